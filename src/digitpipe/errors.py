@@ -1,0 +1,31 @@
+"""User-facing errors: one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad config, missing data, bad file); shown as one line."""
+
+
+def cli(main: Callable[[], T]) -> Callable[[], T]:
+    """Wrap a stage's main(): UserError -> 'error: ...' on stderr and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapper() -> T:
+        try:
+            return main()
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    return wrapper

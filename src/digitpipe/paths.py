@@ -1,0 +1,120 @@
+"""The one place that decides where files live.
+
+Two roots matter. The *workspace* is where a run writes its outputs (the DVC repo, a DVC queue's
+temporary copy, or a Hydra multirun job folder). The *project root* is the real clone: caches
+(raw MNIST) and the MLflow store live there, so a run in DVC's throwaway copy under
+`.dvc/tmp/exps/` still lands in the user's store instead of vanishing with the copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PARAMS_FILE = "params.yaml"
+CONF_DIR = "conf"
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding dvc.yaml, else cwd."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return here
+
+
+def project_root(workspace: Path) -> Path:
+    """The real clone: DIGITPIPE_ROOT if set, else the workspace outside any DVC temp copy."""
+    if env := os.environ.get("DIGITPIPE_ROOT"):
+        return Path(env).resolve()
+    parts = workspace.resolve().parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return workspace.resolve()
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every file the pipeline reads or writes, derived from two roots."""
+
+    workspace: Path
+    root: Path
+    prepared_dir_override: Path | None = None
+
+    @classmethod
+    def here(cls) -> Paths:
+        workspace = find_workspace()
+        return cls(workspace=workspace, root=project_root(workspace))
+
+    @classmethod
+    def for_job(cls, job_dir: Path, data_key: str) -> Paths:
+        """A Hydra job: outputs in its own folder, prepared data shared per data config."""
+        root = project_root(find_workspace())
+        return cls(workspace=job_dir, root=root,
+                   prepared_dir_override=root / "data" / "cache" / f"prepared-{data_key}")  # fmt: skip
+
+    # --- config -----------------------------------------------------------------------------
+    @property
+    def params_file(self) -> Path:
+        return self.workspace / PARAMS_FILE
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.root / CONF_DIR
+
+    # --- data -------------------------------------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        """Downloaded MNIST IDX files, shared by every run of this clone."""
+        return self.root / "data" / "raw"
+
+    @property
+    def prepared_dir(self) -> Path:
+        return self.prepared_dir_override or self.workspace / "data" / "prepared"
+
+    def resolve_user_path(self, value: str) -> Path:
+        """A path from config: absolute as given, relative from the workspace."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.workspace / path
+
+    # --- stage outputs ----------------------------------------------------------------------
+    @property
+    def train_dir(self) -> Path:
+        return self.workspace / "outputs" / "train"
+
+    @property
+    def model_file(self) -> Path:
+        return self.train_dir / "model.keras"
+
+    @property
+    def history_file(self) -> Path:
+        return self.train_dir / "history.csv"
+
+    @property
+    def run_file(self) -> Path:
+        """Holds the MLflow run id that train opened, for the later stages."""
+        return self.train_dir / "mlflow_run.json"
+
+    @property
+    def evaluate_dir(self) -> Path:
+        return self.workspace / "outputs" / "evaluate"
+
+    @property
+    def scans_out_dir(self) -> Path:
+        return self.workspace / "outputs" / "scans"
+
+    # --- tracking ---------------------------------------------------------------------------
+    @property
+    def mlruns_dir(self) -> Path:
+        return self.root / "mlruns"
+
+    @property
+    def default_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_root_uri(self) -> str:
+        return (self.mlruns_dir / "artifacts").as_uri()

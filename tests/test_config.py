@@ -84,9 +84,8 @@ def test_flatten_gives_dotted_mlflow_params():
 def test_stage_cli_reports_user_error_without_traceback(tmp_path):
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     (tmp_path / "params.yaml").write_text("train: {epochs: 0}\n")
-    done = subprocess.run([sys.executable, "-m", "digitpipe.prepare"], cwd=tmp_path,
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "error: config: train.epochs=0 is invalid: must be >= 1"
+    done = subprocess.run(
+        [sys.executable, "-m", "digitpipe.prepare"], cwd=tmp_path, capture_output=True, text=True
     )
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: config: train.epochs=0 is invalid: must be >= 1")

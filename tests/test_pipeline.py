@@ -20,10 +20,18 @@ def test_dvc_repro_runs_all_stages_and_logs_one_mlflow_run(project_copy, mnist_r
         assert f"Running stage '{stage}'" in first.stdout
 
     out = project_copy / "outputs"
-    for path in ("train/model.keras", "train/history.csv", "train/curves.png",
-                 "evaluate/metrics.json", "evaluate/confusion.csv", "evaluate/mistakes.png",
-                 "evaluate/confusion_matrix.png", "evaluate/classification_report.txt",
-                 "scans/predictions.csv", "scans/gallery.png"):  # fmt: skip
+    for path in (
+        "train/model.keras",
+        "train/history.csv",
+        "train/curves.png",
+        "evaluate/metrics.json",
+        "evaluate/confusion.csv",
+        "evaluate/mistakes.png",
+        "evaluate/confusion_matrix.png",
+        "evaluate/classification_report.txt",
+        "scans/predictions.csv",
+        "scans/gallery.png",
+    ):
         assert (out / path).is_file(), path
     metrics = json.loads((out / "evaluate" / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] > 0.8  # 3k images, 1 epoch: well above chance (0.1)
@@ -51,11 +59,20 @@ def test_dvc_repro_runs_all_stages_and_logs_one_mlflow_run(project_copy, mnist_r
     assert "scan_accuracy" in mlrun.data.metrics
     history = client.get_metric_history(mlrun.info.run_id, "val_accuracy")
     assert [h.step for h in history] == [0]
-    artifacts = {a.path for folder in ("", "train", "evaluate", "scans", "config")
-                 for a in client.list_artifacts(mlrun.info.run_id, folder)}  # fmt: skip
-    for name in ("config/params.yaml", "train/history.csv", "evaluate/confusion_matrix.png",
-                 "evaluate/classification_report.txt", "evaluate/mistakes.png",
-                 "scans/predictions.csv", "scans/gallery.png"):  # fmt: skip
+    artifacts = {
+        a.path
+        for folder in ("", "train", "evaluate", "scans", "config")
+        for a in client.list_artifacts(mlrun.info.run_id, folder)
+    }
+    for name in (
+        "config/params.yaml",
+        "train/history.csv",
+        "evaluate/confusion_matrix.png",
+        "evaluate/classification_report.txt",
+        "evaluate/mistakes.png",
+        "scans/predictions.csv",
+        "scans/gallery.png",
+    ):
         assert name in artifacts, name
     models = client.search_logged_models([experiment.experiment_id])
     assert len(models) == 1 and models[0].source_run_id == mlrun.info.run_id
@@ -66,8 +83,10 @@ def test_dvc_repro_runs_all_stages_and_logs_one_mlflow_run(project_copy, mnist_r
     assert "up to date" in again.stdout
 
     # a DVC experiment with a Hydra override re-runs exactly what depends on it
-    exp = run(["dvc", "exp", "run", *[f"-S{o}" for o in overrides], "-S", "model=seed_lab_cnn"],
-              project_copy)  # fmt: skip
+    exp = run(
+        ["dvc", "exp", "run", *[f"-S{o}" for o in overrides], "-S", "model=seed_lab_cnn"],
+        project_copy,
+    )
     assert "Running stage 'prepare'" not in exp.stdout
     assert "Running stage 'train'" in exp.stdout
     params = OmegaConf.load(project_copy / "params.yaml")

@@ -23,8 +23,13 @@ def workspace(tmp_path):
     (scans / "notes.txt").write_text("not an image extension: ignored")
     paths = Paths(workspace=tmp_path, root=tmp_path)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     paths.model_file.parent.mkdir(parents=True)
     model.save(paths.model_file)
     cfg = compose(REPO / "conf", [f"scans.dir={scans}"])
@@ -44,8 +49,12 @@ def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace):
     good = table[table["error"] == ""]
     assert good["prediction"].astype(int).between(0, 9).all()
     assert good["label"].astype(int).tolist() == labels["label"].tolist()
-    assert summary == {"images": len(labels) + 2, "errors": 2, "labelled": len(labels),
-                       "accuracy": summary["accuracy"]}  # fmt: skip
+    assert summary == {
+        "images": len(labels) + 2,
+        "errors": 2,
+        "labelled": len(labels),
+        "accuracy": summary["accuracy"],
+    }
     assert (paths.scans_out_dir / "gallery.png").stat().st_size > 10_000
 
 

@@ -74,7 +74,7 @@ def test_blank_page_is_no_digit():
 def test_image_modes_load_as_grayscale(tmp_path, mode):
     base = draw_seven()
     if mode == "I;16":
-        image = Image.fromarray((np.asarray(base, dtype=np.uint16) * 257))
+        image = Image.fromarray(np.asarray(base, dtype=np.uint16) * 257)
     else:
         image = base.convert(mode)
     path = tmp_path / ("seven.tif" if mode in ("CMYK", "I;16") else "seven.png")

@@ -17,12 +17,30 @@ from digitpipe.errors import UserError
 
 # Layers a model YAML may name (keras.layers classes); kept here so validation needs no TensorFlow.
 KNOWN_LAYERS = (
-    "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense",
-    "DepthwiseConv2D", "Dropout", "Flatten", "GaussianNoise", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "LayerNormalization", "MaxPooling2D", "RandomContrast",
-    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape",
-    "SeparableConv2D", "SpatialDropout2D", "ZeroPadding2D",
-)  # fmt: skip
+    "Activation",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Conv2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Flatten",
+    "GaussianNoise",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "LayerNormalization",
+    "MaxPooling2D",
+    "RandomContrast",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "ReLU",
+    "Rescaling",
+    "Reshape",
+    "SeparableConv2D",
+    "SpatialDropout2D",
+    "ZeroPadding2D",
+)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 

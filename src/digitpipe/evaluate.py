@@ -67,22 +67,32 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     pd.DataFrame(matrix, index=DIGITS, columns=DIGITS).rename_axis("actual").to_csv(
         out / "confusion_matrix.csv"
     )
-    heatmap = plots.confusion_heatmap(matrix, out / "confusion_matrix.png",
-                                      f"{cfg.model.name}: test confusion matrix")  # fmt: skip
+    heatmap = plots.confusion_heatmap(
+        matrix, out / "confusion_matrix.png", f"{cfg.model.name}: test confusion matrix"
+    )
     images, captions = worst_mistakes(x_test, y_test, probs)
-    gallery = plots.digit_grid(images, captions, out / "mistakes.png",
-                               f"Most confident mistakes ({len(captions)} shown)")  # fmt: skip
+    gallery = plots.digit_grid(
+        images, captions, out / "mistakes.png", f"Most confident mistakes ({len(captions)} shown)"
+    )
 
     with tracking.resume_pipeline_run(cfg, paths):
         tracking.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         tracking.log_metrics({f"test_f1_digit_{d}": report[str(d)]["f1-score"] for d in DIGITS})
         tracking.log_files(
-            out / "metrics.json", out / "classification_report.txt",
-            out / "classification_report.json", out / "per_class.csv", out / "confusion.csv",
-            out / "confusion_matrix.csv", heatmap, gallery, folder="evaluate",
-        )  # fmt: skip
-    print(f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f},"
-          f" loss {metrics['loss']:.4f} on {len(y_test)} images")  # fmt: skip
+            out / "metrics.json",
+            out / "classification_report.txt",
+            out / "classification_report.json",
+            out / "per_class.csv",
+            out / "confusion.csv",
+            out / "confusion_matrix.csv",
+            heatmap,
+            gallery,
+            folder="evaluate",
+        )
+    print(
+        f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f},"
+        f" loss {metrics['loss']:.4f} on {len(y_test)} images"
+    )
     return metrics
 
 

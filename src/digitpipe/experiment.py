@@ -44,8 +44,10 @@ def main(raw: DictConfig) -> float:
     try:
         cfg = validate(raw)
         paths = Paths.for_job(Path(hydra_cfg.runtime.output_dir), data_key(cfg))
-        tags = {"hydra_overrides": hydra_cfg.job.override_dirname or "(defaults)",
-                "hydra_job": str(hydra_cfg.job.get("num", 0))}  # fmt: skip
+        tags = {
+            "hydra_overrides": hydra_cfg.job.override_dirname or "(defaults)",
+            "hydra_job": str(hydra_cfg.job.get("num", 0)),
+        }
         metrics = run_pipeline(cfg, paths, tags=tags)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None

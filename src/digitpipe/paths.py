@@ -43,6 +43,7 @@ class Paths:
     workspace: Path
     root: Path
     prepared_dir_override: Path | None = None
+    inputs_base: Path | None = None  # where relative paths in config resolve (default: workspace)
 
     @classmethod
     def here(cls) -> Paths:
@@ -52,9 +53,14 @@ class Paths:
     @classmethod
     def for_job(cls, job_dir: Path, data_key: str) -> Paths:
         """A Hydra job: outputs in its own folder, prepared data shared per data config."""
-        root = project_root(find_workspace())
-        return cls(workspace=job_dir, root=root,
-                   prepared_dir_override=root / "data" / "cache" / f"prepared-{data_key}")  # fmt: skip
+        launch = find_workspace()
+        root = project_root(launch)
+        return cls(
+            workspace=job_dir,
+            root=root,
+            inputs_base=launch,
+            prepared_dir_override=root / "data" / "cache" / f"prepared-{data_key}",
+        )
 
     # --- config -----------------------------------------------------------------------------
     @property
@@ -76,9 +82,9 @@ class Paths:
         return self.prepared_dir_override or self.workspace / "data" / "prepared"
 
     def resolve_user_path(self, value: str) -> Path:
-        """A path from config: absolute as given, relative from the workspace."""
+        """A path from config: absolute as given, relative from where the run was launched."""
         path = Path(value).expanduser()
-        return path if path.is_absolute() else self.workspace / path
+        return path if path.is_absolute() else (self.inputs_base or self.workspace) / path
 
     # --- stage outputs ----------------------------------------------------------------------
     @property

@@ -63,14 +63,16 @@ def digit_grid(
     return _save(fig, path)
 
 
-def scan_gallery(rows: Sequence[tuple[np.ndarray | None, np.ndarray | None, str]], path: Path,
-                 title: str) -> Path:  # fmt: skip
+def scan_gallery(
+    rows: Sequence[tuple[np.ndarray | None, np.ndarray | None, str]], path: Path, title: str
+) -> Path:
     """Per scan: the original picture, the normalised 28x28 input, and the caption."""
     n = max(len(rows), 1)
     cols = 4  # pairs per row
     grid_rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(grid_rows, cols * 2, figsize=(cols * 2.6, grid_rows * 1.5),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        grid_rows, cols * 2, figsize=(cols * 2.6, grid_rows * 1.5), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for k, (original, normalised, caption) in enumerate(rows):

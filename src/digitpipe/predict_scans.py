@@ -59,7 +59,9 @@ def normalise_all(files: list[Path], folder: Path):
         try:
             gray = scanprep.load_gray(path)
             inputs.append(scanprep.normalize(gray))
-            thumbs.append(np.asarray(Image.fromarray((gray * 255).astype(np.uint8)).resize((56, 56))))
+            thumbs.append(
+                np.asarray(Image.fromarray((gray * 255).astype(np.uint8)).resize((56, 56)))
+            )
             errors.append("")
         except scanprep.ScanError as exc:
             inputs.append(None)
@@ -82,8 +84,11 @@ def predict(model, inputs: list[np.ndarray | None]) -> tuple[list, list]:
 
 def summarise(table: pd.DataFrame) -> dict:
     labelled = table[table["label"].notna() & (table["error"] == "")]
-    summary = {"images": int(len(table)), "errors": int((table["error"] != "").sum()),
-               "labelled": int(len(labelled))}  # fmt: skip
+    summary = {
+        "images": int(len(table)),
+        "errors": int((table["error"] != "").sum()),
+        "labelled": int(len(labelled)),
+    }
     if len(labelled):
         summary["accuracy"] = round(float(labelled["correct"].astype(bool).mean()), 4)
     return summary
@@ -99,13 +104,20 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
 
     names = [p.relative_to(folder).as_posix() for p in files]
     label_col = [labels.get(n) for n in names]
-    table = pd.DataFrame({
-        "file": names, "prediction": pd.array(predictions, dtype="Int64"),
-        "confidence": confidences, "label": pd.array(label_col, dtype="Int64"),
-        "correct": [None if lab is None or pred is None else bool(lab == pred)
-                    for lab, pred in zip(label_col, predictions, strict=True)],
-        "error": errors,
-    }, columns=COLUMNS)  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "file": names,
+            "prediction": pd.array(predictions, dtype="Int64"),
+            "confidence": confidences,
+            "label": pd.array(label_col, dtype="Int64"),
+            "correct": [
+                None if lab is None or pred is None else bool(lab == pred)
+                for lab, pred in zip(label_col, predictions, strict=True)
+            ],
+            "error": errors,
+        },
+        columns=COLUMNS,
+    )
     summary = summarise(table)
 
     out = paths.scans_out_dir
@@ -117,12 +129,17 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
         if errors[k]:
             caption = f"{names[k]}\nERROR"
         else:
-            mark = "" if label_col[k] is None else (" ✓" if table["correct"][k] else f" ✗ ({label_col[k]})")
+            mark = (
+                ""
+                if label_col[k] is None
+                else (" ✓" if table["correct"][k] else f" ✗ ({label_col[k]})")
+            )
             caption = f"{names[k]}\n→ {predictions[k]} ({confidences[k]:.2f}){mark}"
         rows.append((thumbs[k], inputs[k], caption))
     accuracy = f", accuracy {summary['accuracy']:.1%}" if "accuracy" in summary else ""
-    gallery = plots.scan_gallery(rows, out / "gallery.png",
-                                 f"Scans: {summary['images']} images{accuracy}")  # fmt: skip
+    gallery = plots.scan_gallery(
+        rows, out / "gallery.png", f"Scans: {summary['images']} images{accuracy}"
+    )
 
     if paths.run_file.is_file():
         with tracking.resume_pipeline_run(cfg, paths):
@@ -130,8 +147,9 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
             if "accuracy" in summary:
                 metrics["scan_accuracy"] = summary["accuracy"]
             tracking.log_metrics(metrics)
-            tracking.log_files(out / "predictions.csv", out / "metrics.json", gallery,
-                               folder="scans")  # fmt: skip
+            tracking.log_files(
+                out / "predictions.csv", out / "metrics.json", gallery, folder="scans"
+            )
     for name, error in zip(names, errors, strict=True):
         if error:
             print(f"predict-scans: {name}: {error}")

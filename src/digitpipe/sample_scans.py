@@ -31,7 +31,9 @@ def render(digit8: np.ndarray, rng: np.random.Generator, inverted: bool) -> Imag
     ink = 1 / (1 + np.exp(-(ink - rng.uniform(0.35, 0.55)) * 14))  # crisp pen edges
     if rng.random() < 0.4:  # thicker marker or thinner pen
         grown = Image.fromarray((ink * 255).astype(np.uint8))
-        grown = grown.filter(ImageFilter.MaxFilter(5) if rng.random() < 0.5 else ImageFilter.MinFilter(3))
+        grown = grown.filter(
+            ImageFilter.MaxFilter(5) if rng.random() < 0.5 else ImageFilter.MinFilter(3)
+        )
         ink = np.asarray(grown, dtype=np.float32) / 255.0
     height = int(size * rng.uniform(1.3, 2.0))
     width = int(size * rng.uniform(1.3, 2.4))
@@ -40,7 +42,9 @@ def render(digit8: np.ndarray, rng: np.random.Generator, inverted: bool) -> Imag
     left = int(rng.integers(0, width - size + 1))
     canvas[top : top + size, left : left + size] = ink
     yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    light = 1.0 - rng.uniform(0.0, 0.35) * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy + 1) / 2
+    light = (
+        1.0 - rng.uniform(0.0, 0.35) * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy + 1) / 2
+    )
     if inverted:  # chalk on a dark board
         paper, pen = rng.uniform(0.1, 0.25), rng.uniform(0.8, 0.95)
     else:
@@ -65,7 +69,9 @@ def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
             if k == 1 and digit % 3 == 0:  # blue ballpoint on a colour scan
                 gray = np.asarray(image, dtype=np.float32) / 255
                 image = Image.fromarray(
-                    (np.stack([gray * 0.85, gray * 0.9, np.minimum(gray * 1.2, 1)], -1) * 255).astype(np.uint8)
+                    (
+                        np.stack([gray * 0.85, gray * 0.9, np.minimum(gray * 1.2, 1)], -1) * 255
+                    ).astype(np.uint8)
                 )
             name = f"scan_{number:03d}.{FORMATS[number % len(FORMATS)]}"
             image.save(out / name)

@@ -31,8 +31,9 @@ def load_gray(path: Path) -> np.ndarray:
             image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.LANCZOS)
             return to_gray(image)
     except Image.DecompressionBombError:
-        raise ScanError("image too large to decode safely (Pillow's decompression-bomb limit)") \
-            from None
+        raise ScanError(
+            "image too large to decode safely (Pillow's decompression-bomb limit)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScanError(f"not a readable image: {reason}") from None
@@ -141,5 +142,7 @@ def normalize(gray: np.ndarray) -> np.ndarray:
 
 def naive(gray: np.ndarray) -> np.ndarray:
     """The naive recipe, for comparison: whole picture resized to 28x28, inverted."""
-    small = Image.fromarray((gray * 255).astype(np.uint8)).resize((28, 28), Image.Resampling.BILINEAR)
+    small = Image.fromarray((gray * 255).astype(np.uint8)).resize(
+        (28, 28), Image.Resampling.BILINEAR
+    )
     return 1.0 - np.asarray(small, dtype=np.float32) / 255.0

@@ -25,8 +25,10 @@ from digitpipe.paths import Paths
 
 def tracking_uri(cfg: DictConfig, paths: Paths) -> str:
     """MLFLOW_TRACKING_URI wins, then mlflow.tracking_uri, then the project's SQLite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri or (
-        paths.default_tracking_uri
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or cfg.mlflow.tracking_uri
+        or (paths.default_tracking_uri)
     )
 
 
@@ -71,12 +73,17 @@ def start_pipeline_run(
         "git_commit": git_commit(paths.root),
         **(tags or {}),
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name(cfg), tags=run_tags) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=run_name(cfg), tags=run_tags
+    ) as run:
         mlflow.log_params(flatten(cfg))
         mlflow.log_text(OmegaConf.to_yaml(cfg), "config/params.yaml")
         paths.run_file.parent.mkdir(parents=True, exist_ok=True)
-        record = {"run_id": run.info.run_id, "experiment_id": experiment_id,
-                  "tracking_uri": mlflow.get_tracking_uri()}  # fmt: skip
+        record = {
+            "run_id": run.info.run_id,
+            "experiment_id": experiment_id,
+            "tracking_uri": mlflow.get_tracking_uri(),
+        }
         paths.run_file.write_text(json.dumps(record, indent=2) + "\n")
         yield run
         mlflow.flush_async_logging()

@@ -42,8 +42,10 @@ def fit(cfg: DictConfig, paths: Paths) -> tuple[keras.Model, dict]:
         tracking.epoch_callback(),
     ]
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
-    print(f"train: {cfg.model.name}, {len(y_train)} images, {cfg.train.epochs} epochs, "
-          f"batch {cfg.train.batch_size}, {model.count_params():,} params")  # fmt: skip
+    print(
+        f"train: {cfg.model.name}, {len(y_train)} images, {cfg.train.epochs} epochs, "
+        f"batch {cfg.train.batch_size}, {model.count_params():,} params"
+    )
     start = time.perf_counter()
     history = model.fit(
         x_train,
@@ -72,14 +74,21 @@ def run(cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None) -> di
         model.save(paths.model_file)
         (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         curves = plots.training_curves(paths.history_file, paths.train_dir / "curves.png")
-        tracking.log_metrics({"params": summary["params"], "train_time_s": summary["train_time_s"],
-                              "images_per_s": summary["images_per_s"]})  # fmt: skip
+        tracking.log_metrics(
+            {
+                "params": summary["params"],
+                "train_time_s": summary["train_time_s"],
+                "images_per_s": summary["images_per_s"],
+            }
+        )
         tracking.log_files(paths.history_file, curves, folder="train")
         if cfg.mlflow.log_model:
             example = np.load(paths.prepared_dir / "test.npz")["x"][:3]
             tracking.log_keras_model(model, example)
-    print(f"train: saved {paths.model_file} ({summary['train_time_s']} s, "
-          f"{summary['images_per_s']} img/s)")  # fmt: skip
+    print(
+        f"train: saved {paths.model_file} ({summary['train_time_s']} s, "
+        f"{summary['images_per_s']} img/s)"
+    )
     return summary
 
 

@@ -42,6 +42,8 @@ KNOWN_LAYERS = (
     "ZeroPadding2D",
 )
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
+INPUT_PIPELINES = ("numpy", "tfdata")
 
 
 @dataclass
@@ -66,10 +68,18 @@ class ModelConfig:
 class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
     batch_size: int = 64
     epochs: int = 5
     seed: int = 42
     loss: str = "categorical_crossentropy"
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    restore_best: bool = False
+    resume: bool = True
+    mixed_precision: bool = False
+    input_pipeline: str = "numpy"
     verbose: int = 2
 
 
@@ -111,6 +121,34 @@ def _check_values(cfg: DictConfig) -> None:
     _check(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "must be > 0")
     _check(t.optimizer in OPTIMIZERS, "train.optimizer", t.optimizer, f"one of {OPTIMIZERS}")
     _check(t.verbose in (0, 1, 2), "train.verbose", t.verbose, "0, 1 or 2")
+    _check(t.lr_schedule in LR_SCHEDULES, "train.lr_schedule", t.lr_schedule, f"{LR_SCHEDULES}")
+    _check(
+        0 <= t.warmup_epochs < t.epochs,
+        "train.warmup_epochs",
+        t.warmup_epochs,
+        "0 <= warmup_epochs < epochs",
+    )
+    _check(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "in [0, 1)")
+    patience = t.early_stopping_patience
+    _check(
+        patience is None or patience >= 1,
+        "train.early_stopping_patience",
+        patience,
+        "null (off) or >= 1",
+    )
+    _check(
+        t.input_pipeline in INPUT_PIPELINES,
+        "train.input_pipeline",
+        t.input_pipeline,
+        f"{INPUT_PIPELINES}",
+    )
+    needs_val = patience is not None or t.restore_best
+    _check(
+        d.val_size > 0 or not needs_val,
+        "data.val_size",
+        d.val_size,
+        "early stopping / restore_best need a validation split (> 0)",
+    )
     _check(d.val_size >= 0, "data.val_size", d.val_size, "must be >= 0")
     _check(d.download_timeout_s > 0, "data.download_timeout_s", d.download_timeout_s, "> 0")
     for key in ("train_limit", "test_limit"):

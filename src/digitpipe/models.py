@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -29,6 +30,8 @@ def make_layer(spec: dict[str, Any], index: int) -> keras.layers.Layer:
 def build(model_cfg: DictConfig) -> keras.Model:
     """A Sequential model for 28x28x1 inputs; the last layer must output 10 class scores."""
     specs = OmegaConf.to_container(model_cfg.layers, resolve=True)
+    if keras.mixed_precision.dtype_policy().name != "float32":
+        specs[-1] = {**specs[-1], "dtype": "float32"}  # softmax in float32 under bf16 compute
     model = keras.Sequential(
         [keras.Input(shape=INPUT_SHAPE)] + [make_layer(s, i) for i, s in enumerate(specs)],
         name=model_cfg.name,
@@ -41,21 +44,23 @@ def build(model_cfg: DictConfig) -> keras.Model:
     return model
 
 
-def make_optimizer(train_cfg: DictConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(train_cfg: DictConfig, learning_rate=None) -> keras.optimizers.Optimizer:
+    """The configured optimizer; `learning_rate` may be a schedule (default: the config's float)."""
     optimizers = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }
-    return optimizers[train_cfg.optimizer](learning_rate=train_cfg.learning_rate)
+    lr = train_cfg.learning_rate if learning_rate is None else learning_rate
+    return optimizers[train_cfg.optimizer](learning_rate=lr)
 
 
 def load(path) -> keras.Model:
     """A saved .keras model, or a clear error when the file is missing or unreadable."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: model file not found (run the train stage first)")
     try:
         return keras.models.load_model(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: model file not found (run the train stage first)") from None
     except Exception as exc:
         raise UserError(f"{path}: not a readable Keras model ({type(exc).__name__})") from None

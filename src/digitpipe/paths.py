@@ -100,6 +100,11 @@ class Paths:
         return self.train_dir / "history.csv"
 
     @property
+    def backup_dir(self) -> Path:
+        """Keras BackupAndRestore state of an unfinished training (removed when it finishes)."""
+        return self.train_dir / "backup"
+
+    @property
     def run_file(self) -> Path:
         """Holds the MLflow run id that train opened, for the later stages."""
         return self.train_dir / "mlflow_run.json"

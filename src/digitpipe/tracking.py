@@ -63,10 +63,19 @@ def git_commit(root: Path) -> str:
 
 @contextlib.contextmanager
 def start_pipeline_run(
-    cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None
+    cfg: DictConfig,
+    paths: Paths,
+    tags: dict[str, str] | None = None,
+    resume_run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Open the run for a new pipeline run, log the whole config, record the id for later stages."""
+    """Open the run for a new pipeline run (or reopen an interrupted one), log the whole config,
+    and record the run id for the later stages."""
     experiment_id = configure(cfg, paths)
+    if resume_run_id is not None:
+        with mlflow.start_run(run_id=resume_run_id) as run:
+            yield run
+            mlflow.flush_async_logging()
+        return
     run_tags = {
         "architecture": cfg.model.name,
         "epochs": str(cfg.train.epochs),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import shutil
 import time
 
 import keras
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from digitpipe import dataset, models, plots, tracking
 from digitpipe.config import load_params
@@ -26,60 +29,132 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_time_s"] = time.perf_counter() - self._start
 
 
-def fit(cfg: DictConfig, paths: Paths) -> tuple[keras.Model, dict]:
+def fingerprint(cfg: DictConfig) -> str:
+    """What a backup belongs to: a changed config must not resume an old run's weights."""
+    used = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "train")}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
+
+
+def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
+    """The MLflow run of an interrupted training of this very config, if one can resume."""
+    marker = paths.backup_dir / "fingerprint"
+    if not cfg.train.resume or not marker.is_file() or marker.read_text() != fingerprint(cfg):
+        shutil.rmtree(paths.backup_dir, ignore_errors=True)
+        return None
+    try:
+        return json.loads(paths.run_file.read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
+    """A float, or a cosine schedule with optional linear warmup from lr/10."""
+    if train_cfg.lr_schedule == "constant":
+        return train_cfg.learning_rate
+    warmup = train_cfg.warmup_epochs * steps_per_epoch
+    total = train_cfg.epochs * steps_per_epoch
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(train_cfg.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(
+        train_cfg.learning_rate / 10, total - warmup,
+        warmup_target=train_cfg.learning_rate, warmup_steps=warmup,
+    )  # fmt: skip
+
+
+def training_inputs(x, y, train_cfg: DictConfig) -> dict:
+    """Arguments for model.fit: plain arrays, or a cached, prefetched tf.data pipeline."""
+    if train_cfg.input_pipeline == "numpy":
+        return {"x": x, "y": y, "batch_size": train_cfg.batch_size}
+    import tensorflow as tf
+
+    data = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .cache()
+        .shuffle(len(x), seed=train_cfg.seed, reshuffle_each_iteration=True)
+        .batch(train_cfg.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return {"x": data}
+
+
+def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callbacks.Callback]:
+    t = cfg.train
+    chosen: list[keras.callbacks.Callback] = [EpochTimer()]
+    if t.resume:
+        paths.backup_dir.mkdir(parents=True, exist_ok=True)
+        (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
+        chosen.append(keras.callbacks.BackupAndRestore(str(paths.backup_dir / "checkpoint")))
+    if t.early_stopping_patience is not None or t.restore_best:
+        chosen.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                patience=t.early_stopping_patience or t.epochs,
+                restore_best_weights=t.restore_best,
+                verbose=1,
+            )
+        )
+    chosen.append(keras.callbacks.CSVLogger(str(paths.history_file), append=resuming))
+    chosen.append(tracking.epoch_callback())
+    return chosen
+
+
+def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Model, dict]:
     """Seeded training; returns the model and a summary (params, time, last epoch metrics)."""
+    t = cfg.train
     x_train, y_train = dataset.load(paths.prepared_dir, "train")
     x_val, y_val = dataset.load(paths.prepared_dir, "val")
-    keras.utils.set_random_seed(cfg.train.seed)
+    keras.utils.set_random_seed(t.seed)
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if t.mixed_precision else "float32")
     model = models.build(cfg.model)
+    steps = math.ceil(len(y_train) / t.batch_size)
+    loss = (
+        keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
+        if t.loss == "categorical_crossentropy"
+        else t.loss
+    )
     model.compile(
-        optimizer=models.make_optimizer(cfg.train), loss=cfg.train.loss, metrics=["accuracy"]
+        optimizer=models.make_optimizer(t, learning_rate(t, steps)),
+        loss=loss,
+        metrics=["accuracy"],
     )
     paths.train_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        EpochTimer(),
-        keras.callbacks.CSVLogger(str(paths.history_file)),
-        tracking.epoch_callback(),
-    ]
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
     print(
-        f"train: {cfg.model.name}, {len(y_train)} images, {cfg.train.epochs} epochs, "
-        f"batch {cfg.train.batch_size}, {model.count_params():,} params"
+        f"train: {cfg.model.name}, {len(y_train)} images, {t.epochs} epochs, batch {t.batch_size}, "
+        f"{model.count_params():,} params{', resuming' if resuming else ''}"
     )
     start = time.perf_counter()
     history = model.fit(
-        x_train,
-        keras.utils.to_categorical(y_train, 10),
-        batch_size=cfg.train.batch_size,
-        epochs=cfg.train.epochs,
+        **training_inputs(x_train, keras.utils.to_categorical(y_train, 10), t),
+        epochs=t.epochs,
         validation_data=validation,
-        callbacks=callbacks,
-        verbose=cfg.train.verbose,
+        callbacks=callbacks(cfg, paths, resuming),
+        verbose=t.verbose,
     )
     train_time = time.perf_counter() - start
-    last = {k: float(v[-1]) for k, v in history.history.items()}
+    epochs_run = len(history.history.get("loss", []))
+    last = {k: float(v[-1]) for k, v in history.history.items() if v}
     summary = {
         "params": int(model.count_params()),
         "train_time_s": round(train_time, 2),
-        "images_per_s": round(len(y_train) * cfg.train.epochs / train_time, 1),
-        "epochs": cfg.train.epochs,
+        "images_per_s": round(len(y_train) * max(epochs_run, 1) / train_time, 1),
+        "epochs": t.epochs,
+        "epochs_run": epochs_run,
         **{f"final_{k}": round(v, 5) for k, v in last.items() if k != "epoch_time_s"},
     }
     return model, summary
 
 
 def run(cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None) -> dict:
-    with tracking.start_pipeline_run(cfg, paths, tags=tags):
-        model, summary = fit(cfg, paths)
+    resume_id = resumable_run_id(cfg, paths)
+    with tracking.start_pipeline_run(cfg, paths, tags=tags, resume_run_id=resume_id):
+        model, summary = fit(cfg, paths, resuming=resume_id is not None)
         model.save(paths.model_file)
+        shutil.rmtree(paths.backup_dir, ignore_errors=True)
         (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         curves = plots.training_curves(paths.history_file, paths.train_dir / "curves.png")
         tracking.log_metrics(
-            {
-                "params": summary["params"],
-                "train_time_s": summary["train_time_s"],
-                "images_per_s": summary["images_per_s"],
-            }
+            {k: summary[k] for k in ("params", "train_time_s", "images_per_s", "epochs_run")}
         )
         tracking.log_files(paths.history_file, curves, folder="train")
         if cfg.mlflow.log_model:

@@ -15,7 +15,7 @@ MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
 
 def test_params_yaml_is_the_default_composition():
     """params.yaml is what DVC's Hydra composition writes for conf/ without overrides."""
-    committed = OmegaConf.to_container(OmegaConf.load(REPO / "params.yaml"))
+    committed = OmegaConf.to_container(validate(OmegaConf.load(REPO / "params.yaml")))
     composed = OmegaConf.to_container(compose(REPO / "conf"))
     assert committed == composed, "params.yaml drifted from conf/: run `make params`"
 

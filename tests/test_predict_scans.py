@@ -49,12 +49,14 @@ def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace):
     good = table[table["error"] == ""]
     assert good["prediction"].astype(int).between(0, 9).all()
     assert good["label"].astype(int).tolist() == labels["label"].tolist()
-    assert summary == {
-        "images": len(labels) + 2,
-        "errors": 2,
-        "labelled": len(labels),
-        "accuracy": summary["accuracy"],
-    }
+    assert (summary["images"], summary["errors"], summary["labelled"]) == (
+        len(labels) + 2,
+        2,
+        len(labels),
+    )
+    assert 0 <= summary["acceptance_rate"] <= 1
+    confidence = pd.to_numeric(table["confidence"], errors="coerce").fillna(0)
+    assert (table["accepted"] == "True").tolist() == (confidence >= 0.8).tolist()
     assert (paths.scans_out_dir / "gallery.png").stat().st_size > 10_000
 
 

@@ -124,3 +124,72 @@ def test_naive_recipe_only_resizes_and_inverts():
     assert naive.min() > 0.05  # the paper stays grey instead of black
     ink_columns = np.flatnonzero(naive.max(0) > 0.5)
     assert ink_columns.max() < 12  # the digit stays off-centre: what the real normalisation fixes
+
+
+def draw_number(digits: str, size=60, gap=18):
+    """Digits written side by side in a font-free way: simple strokes per digit."""
+    shapes = {
+        "1": [[(0.5, 0.0), (0.5, 1.0)]],
+        "7": [[(0.0, 0.0), (1.0, 0.0), (0.3, 1.0)]],
+        "0": [[(0.1, 0.0), (0.9, 0.0), (0.9, 1.0), (0.1, 1.0), (0.1, 0.0)]],
+        "4": [[(0.7, 1.0), (0.7, 0.0), (0.0, 0.7), (1.0, 0.7)]],
+    }
+    width = 0.6 * size
+    step = width + gap
+    image = Image.new("L", (int(30 + step * len(digits) + width), size + 40), 240)
+    pen = ImageDraw.Draw(image)
+    for k, digit in enumerate(digits):
+        left = 15 + k * step
+        for stroke in shapes[digit]:
+            points = [(left + x * width, 20 + y * size) for x, y in stroke]
+            pen.line(points, fill=20, width=6)
+    return image
+
+
+def test_a_written_number_is_split_left_to_right():
+    parts = scanprep.normalize_digits(as_gray(draw_number("1704")))
+    assert len(parts) == 4
+    singles = [scanprep.normalize(as_gray(draw_number(d))) for d in "1704"]
+    for part, single in zip(parts, singles, strict=True):
+        assert np.abs(part - single).mean() < 0.06
+
+
+def test_digits_joined_by_a_ligature_are_cut_apart():
+    image = draw_number("17", gap=14)
+    ImageDraw.Draw(image).line([(30, 60), (70, 60)], fill=20, width=3)  # a joining stroke
+    assert len(scanprep.normalize_digits(as_gray(image))) == 2
+    parts = scanprep.segment(scanprep.ink_mask(scanprep.ink_image(as_gray(image))))
+    cut = np.flatnonzero(parts[1].any(0))[0]
+    assert 36 <= cut <= 66  # between the 1's stroke (x 30..36) and the 7's left end (x 66)
+
+
+def test_single_digit_stays_single_even_when_broken():
+    image = draw_seven()
+    ImageDraw.Draw(image).line([(28, 40), (34, 40)], fill=235, width=4)  # a gap in the stroke
+    assert len(scanprep.normalize_digits(as_gray(image))) == 1
+    assert len(scanprep.normalize_digits(as_gray(draw_number("1704")), split=False)) == 1
+
+
+@pytest.mark.parametrize("pen", [3, 18])
+def test_stroke_width_comes_out_mnist_like(pen):
+    """A hairline and a fat marker both end up with a stroke near MNIST's."""
+    result = scanprep.normalize(
+        as_gray(draw_seven(box=(20, 20, 120, 170), size=(200, 200), width=pen))
+    )
+    width = scanprep.stroke_width(result > 0.5)
+    assert 1.5 < width < 4.0, width
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    draw_seven().save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # any picture over 2x this is a bomb
+    with pytest.raises(scanprep.ScanError, match="decompression-bomb"):
+        scanprep.load_gray(tmp_path / "bomb.png")
+
+
+def test_truncated_file_is_unreadable(tmp_path):
+    draw_seven().save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(scanprep.ScanError, match="not a readable image"):
+        scanprep.load_gray(tmp_path / "cut.png")

@@ -61,7 +61,20 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "???"
+    dropout: float | None = None  # optional knob that a model's layers may interpolate
     layers: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = False
+    rotation_deg: float = 12.0
+    shift: float = 0.08
+    zoom: float = 0.12
+    thickness: float = 0.5
+    elastic: float = 0.5
+    blur: float = 0.3
+    noise: float = 0.03
 
 
 @dataclass
@@ -79,8 +92,17 @@ class TrainConfig:
     restore_best: bool = False
     resume: bool = True
     mixed_precision: bool = False
+    jit_compile: bool = False
     input_pipeline: str = "numpy"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     verbose: int = 2
+
+
+@dataclass
+class ScanBenchConfig:
+    dir: str = "data/scan_bench"
+    per_case: int = 20
+    seed: int = 11
 
 
 @dataclass
@@ -89,6 +111,9 @@ class ScansConfig:
     labels_file: str | None = "labels.csv"
     model_uri: str | None = None
     gallery_max: int = 60
+    min_confidence: float = 0.8
+    split_digits: bool = True
+    benchmark: ScanBenchConfig = field(default_factory=ScanBenchConfig)
 
 
 @dataclass
@@ -97,6 +122,7 @@ class MlflowConfig:
     experiment_name: str = "digitpipe"
     run_name: str | None = None
     log_model: bool = True
+    registered_model: str | None = "digit-classifier"
 
 
 @dataclass
@@ -142,6 +168,12 @@ def _check_values(cfg: DictConfig) -> None:
         t.input_pipeline,
         f"{INPUT_PIPELINES}",
     )
+    a = t.augment
+    for key in ("thickness", "elastic", "blur"):
+        _check(0 <= a[key] <= 1, f"train.augment.{key}", a[key], "a probability in [0, 1]")
+    for key in ("shift", "zoom", "noise"):
+        _check(0 <= a[key] < 1, f"train.augment.{key}", a[key], "in [0, 1)")
+    _check(0 <= a.rotation_deg <= 180, "train.augment.rotation_deg", a.rotation_deg, "0..180")
     needs_val = patience is not None or t.restore_best
     _check(
         d.val_size > 0 or not needs_val,
@@ -157,6 +189,8 @@ def _check_values(cfg: DictConfig) -> None:
     if d.train_limit is not None:
         _check(d.val_size < d.train_limit, "data.val_size", d.val_size, "< data.train_limit")
     _check(s.gallery_max >= 1, "scans.gallery_max", s.gallery_max, "must be >= 1")
+    _check(0 <= s.min_confidence <= 1, "scans.min_confidence", s.min_confidence, "in [0, 1]")
+    _check(s.benchmark.per_case >= 1, "scans.benchmark.per_case", s.benchmark.per_case, ">= 1")
     _check(bool(cfg.model.name), "model.name", cfg.model.name, "must be set")
     _check(len(cfg.model.layers) > 0, "model.layers", "[]", "needs at least one layer")
     for i, layer in enumerate(cfg.model.layers):

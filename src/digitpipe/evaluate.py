@@ -75,9 +75,10 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
         images, captions, out / "mistakes.png", f"Most confident mistakes ({len(captions)} shown)"
     )
 
-    with tracking.resume_pipeline_run(cfg, paths):
+    with tracking.resume_pipeline_run(cfg, paths) as run:
         tracking.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         tracking.log_metrics({f"test_f1_digit_{d}": report[str(d)]["f1-score"] for d in DIGITS})
+        tracking.log_metrics({f"test_recall_digit_{d}": report[str(d)]["recall"] for d in DIGITS})
         tracking.log_files(
             out / "metrics.json",
             out / "classification_report.txt",
@@ -89,6 +90,17 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
             gallery,
             folder="evaluate",
         )
+        model_uri = tracking.recorded_model_uri(paths)
+        if cfg.mlflow.registered_model and model_uri:
+            version, promoted = tracking.register_and_promote(
+                cfg.mlflow.registered_model,
+                model_uri,
+                metrics["accuracy"],
+                model.count_params(),
+                run.info.run_id,
+            )
+            verdict = "now champion" if promoted else "champion unchanged"
+            print(f"evaluate: registered {cfg.mlflow.registered_model} v{version} ({verdict})")
     print(
         f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f},"
         f" loss {metrics['loss']:.4f} on {len(y_test)} images"

@@ -117,6 +117,14 @@ class Paths:
     def scans_out_dir(self) -> Path:
         return self.workspace / "outputs" / "scans"
 
+    @property
+    def scan_bench_out_dir(self) -> Path:
+        return self.workspace / "outputs" / "scan-bench"
+
+    @property
+    def compare_dir(self) -> Path:
+        return self.root / "reports" / "compare"
+
     # --- tracking ---------------------------------------------------------------------------
     @property
     def mlruns_dir(self) -> Path:

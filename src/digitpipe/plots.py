@@ -84,3 +84,56 @@ def scan_gallery(
         left.set_title(caption, fontsize=7, loc="left")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def accuracy_vs_epochs(table: pd.DataFrame, path: Path) -> Path:
+    """Test accuracy against epochs, one line per architecture (best run per point)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    best = table.groupby(["architecture", "epochs"], as_index=False)["test_accuracy"].max()
+    for name, group in best.groupby("architecture"):
+        ax.plot(group["epochs"], group["test_accuracy"] * 100, marker="o", label=name)
+    ax.set(xlabel="epochs", ylabel="test accuracy (%)", title="Test accuracy vs epochs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def accuracy_vs_time(table: pd.DataFrame, path: Path) -> Path:
+    """Test accuracy against training time; the best run is ringed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, group in table.groupby("architecture"):
+        ax.scatter(group["train_time_s"], group["test_accuracy"] * 100, label=name)
+    top = table.iloc[0]
+    ax.scatter(
+        [top["train_time_s"]],
+        [top["test_accuracy"] * 100],
+        s=200,
+        facecolors="none",
+        edgecolors="red",
+        label="best",
+    )
+    ax.set(xlabel="training time (s)", ylabel="test accuracy (%)", title="Accuracy vs time")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def per_class_error(table: pd.DataFrame, path: Path) -> Path:
+    """Per-digit error rate (1 - recall) of each run: which digits each model gets wrong."""
+    recall = table[[f"recall_{d}" for d in range(10)]].astype(float).to_numpy()
+    errors = (1 - recall) * 100
+    labels = [f"{r.run_name} ({r.run_id[:6]})" for r in table.itertuples()]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(labels) + 1.6))
+    image = ax.imshow(errors, cmap="Reds", aspect="auto")
+    for (i, j), value in np.ndenumerate(errors):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7)
+    ax.set(
+        xticks=range(10),
+        yticks=range(len(labels)),
+        xlabel="digit",
+        title="Test error per digit (%)",
+    )
+    ax.set_yticklabels(labels, fontsize=7)
+    fig.colorbar(image, ax=ax, label="error %")
+    return _save(fig, path)

@@ -1,6 +1,9 @@
 """Stage predict-scans: classify real scans/photos of handwritten digits.
 
-A file that cannot give a digit becomes an error row; every other file is still predicted.
+One picture may hold one digit or a written number ("2026"): it is read left to right, each digit
+with its confidence; the picture's confidence is its least sure digit, and below
+`scans.min_confidence` the reading is flagged as unsure. A file that cannot give a digit becomes
+an error row; every other file is still predicted.
 """
 
 from __future__ import annotations
@@ -18,7 +21,18 @@ from digitpipe.config import load_params
 from digitpipe.errors import UserError, cli
 from digitpipe.paths import Paths
 
-COLUMNS = ["file", "prediction", "confidence", "label", "correct", "error"]
+COLUMNS = [
+    "file",
+    "prediction",
+    "confidence",
+    "accepted",
+    "digits",
+    "label",
+    "correct",
+    "case",
+    "error",
+]
+CHUNK = 256  # pictures normalised and predicted at a time: memory stays bounded
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -31,16 +45,24 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def read_labels(folder: Path, labels_file: str | None) -> dict[str, int]:
-    """{relative file name: digit} from an optional CSV with columns file,label."""
+def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, str]]:
+    """{relative file name: (label, case)} from an optional CSV with columns file,label[,case]."""
     if not labels_file or not (folder / labels_file).is_file():
         return {}
     path = folder / labels_file
     try:
-        table = pd.read_csv(path, dtype={"file": str})
-        return {str(f): int(label) for f, label in zip(table["file"], table["label"], strict=True)}
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        cases = table["case"] if "case" in table else [""] * len(table)
+        labels = {
+            f: (str(lab).strip(), c)
+            for f, lab, c in zip(table["file"], table["label"], cases, strict=True)
+        }
     except (KeyError, ValueError) as exc:
-        raise UserError(f"{path}: needs columns file,label with digits 0-9 ({exc})") from None
+        raise UserError(f"{path}: needs columns file,label (and optionally case): {exc}") from None
+    bad = [f for f, (lab, _) in labels.items() if not lab.isdigit()]
+    if bad:
+        raise UserError(f"{path}: label of {bad[0]!r} is not made of digits")
+    return labels
 
 
 def load_model(cfg: DictConfig, paths: Paths):
@@ -52,105 +74,139 @@ def load_model(cfg: DictConfig, paths: Paths):
     return tracking.load_keras_model(cfg, paths, cfg.scans.model_uri)
 
 
-def normalise_all(files: list[Path], folder: Path):
-    """(inputs, thumbnails, errors) per file; an unusable file gets an error, never an input."""
-    inputs, thumbs, errors = [], [], []
-    for path in files:
+def read_chunk(model, files: list[Path], split: bool, thumbnails_wanted: int) -> list[dict]:
+    """Per file: its digits' 28x28 inputs, predictions and confidences, or an error."""
+    results = []
+    for k, path in enumerate(files):
+        result: dict = {"inputs": [], "thumb": None, "error": ""}
         try:
             gray = scanprep.load_gray(path)
-            inputs.append(scanprep.normalize(gray))
-            thumbs.append(
-                np.asarray(Image.fromarray((gray * 255).astype(np.uint8)).resize((56, 56)))
-            )
-            errors.append("")
+            if k < thumbnails_wanted:
+                small = Image.fromarray((gray * 255).astype(np.uint8))
+                small.thumbnail((96, 56))
+                result["thumb"] = np.asarray(small)
+            result["inputs"] = scanprep.normalize_digits(gray, split=split)
         except scanprep.ScanError as exc:
-            inputs.append(None)
-            thumbs.append(None)
-            errors.append(str(exc))
-    return inputs, thumbs, errors
+            result["error"] = str(exc)
+        results.append(result)
+    batch = [x for r in results for x in r["inputs"]]
+    probs = model.predict(np.stack(batch)[..., None], batch_size=CHUNK, verbose=0) if batch else []
+    at = 0
+    for r in results:
+        n = len(r["inputs"])
+        r["digits"] = [(int(p.argmax()), float(p.max())) for p in probs[at : at + n]]
+        at += n
+    return results
 
 
-def predict(model, inputs: list[np.ndarray | None]) -> tuple[list, list]:
-    ok = [i for i, x in enumerate(inputs) if x is not None]
-    predictions: list = [None] * len(inputs)
-    confidences: list = [None] * len(inputs)
-    if ok:
-        batch = np.stack([inputs[i] for i in ok])[..., np.newaxis]
-        probs = model.predict(batch, batch_size=256, verbose=0)
-        for i, p in zip(ok, probs, strict=True):
-            predictions[i], confidences[i] = int(p.argmax()), round(float(p.max()), 4)
-    return predictions, confidences
+def row(name: str, result: dict, labels: dict, min_confidence: float) -> tuple:
+    label, case = labels.get(name, (None, ""))
+    if result["error"]:
+        return (
+            name,
+            None,
+            None,
+            False,
+            "",
+            label,
+            None if label is None else False,
+            case,
+            result["error"],
+        )
+    digits = result["digits"]
+    prediction = "".join(str(d) for d, _ in digits)
+    confidence = round(min(c for _, c in digits), 4)
+    per_digit = " ".join(f"{d}:{c:.2f}" for d, c in digits) if len(digits) > 1 else ""
+    correct = None if label is None else prediction == label
+    return (
+        name,
+        prediction,
+        confidence,
+        confidence >= min_confidence,
+        per_digit,
+        label,
+        correct,
+        case,
+        "",
+    )
 
 
 def summarise(table: pd.DataFrame) -> dict:
-    labelled = table[table["label"].notna() & (table["error"] == "")]
-    summary = {
+    """Counts, accuracy overall and on accepted readings, acceptance rate, accuracy per case."""
+    labelled = table[table["label"].notna()]
+    summary: dict = {
         "images": int(len(table)),
         "errors": int((table["error"] != "").sum()),
         "labelled": int(len(labelled)),
     }
     if len(labelled):
+        accepted = labelled[labelled["accepted"]]
         summary["accuracy"] = round(float(labelled["correct"].astype(bool).mean()), 4)
+        summary["acceptance_rate"] = round(len(accepted) / len(labelled), 4)
+        if len(accepted):
+            summary["accepted_accuracy"] = round(float(accepted["correct"].astype(bool).mean()), 4)
+        cases = labelled[labelled["case"] != ""].groupby("case")["correct"]
+        if len(cases):
+            summary["by_case"] = {c: round(float(v.astype(bool).mean()), 4) for c, v in cases}
     return summary
 
 
-def run(cfg: DictConfig, paths: Paths) -> dict:
+def caption(name: str, row_values: tuple) -> str:
+    _, prediction, confidence, accepted, _, label, correct, _, error = row_values
+    if error:
+        return f"{name}\nERROR: {error[:28]}"
+    unsure = "" if accepted else "?"
+    mark = "" if label is None else (" ✓" if correct else f" ✗ ({label})")
+    return f"{name}\n→ {prediction}{unsure} ({confidence:.2f}){mark}"
+
+
+def run(cfg: DictConfig, paths: Paths, out_dir: Path | None = None) -> dict:
     folder = paths.resolve_user_path(cfg.scans.dir)
     files = list_images(folder)
     labels = read_labels(folder, cfg.scans.labels_file)
     model = load_model(cfg, paths)
-    inputs, thumbs, errors = normalise_all(files, folder)
-    predictions, confidences = predict(model, inputs)
+    out = out_dir or paths.scans_out_dir
 
-    names = [p.relative_to(folder).as_posix() for p in files]
-    label_col = [labels.get(n) for n in names]
-    table = pd.DataFrame(
-        {
-            "file": names,
-            "prediction": pd.array(predictions, dtype="Int64"),
-            "confidence": confidences,
-            "label": pd.array(label_col, dtype="Int64"),
-            "correct": [
-                None if lab is None or pred is None else bool(lab == pred)
-                for lab, pred in zip(label_col, predictions, strict=True)
-            ],
-            "error": errors,
-        },
-        columns=COLUMNS,
-    )
+    rows, gallery_rows = [], []
+    for start in range(0, len(files), CHUNK):
+        chunk = files[start : start + CHUNK]
+        wanted = max(0, cfg.scans.gallery_max - len(gallery_rows))
+        for path, result in zip(
+            chunk, read_chunk(model, chunk, cfg.scans.split_digits, wanted), strict=True
+        ):
+            name = path.relative_to(folder).as_posix()
+            values = row(name, result, labels, cfg.scans.min_confidence)
+            rows.append(values)
+            if len(gallery_rows) < cfg.scans.gallery_max:
+                inputs = result["inputs"]
+                shown = np.concatenate(inputs, axis=1) if inputs else None
+                gallery_rows.append((result["thumb"], shown, caption(name, values)))
+        if len(files) > CHUNK:
+            print(f"predict-scans: {min(start + CHUNK, len(files))}/{len(files)} images")
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"correct": "boolean"})
     summary = summarise(table)
 
-    out = paths.scans_out_dir
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "predictions.csv", index=False)
     (out / "metrics.json").write_text(json.dumps({"scans": summary}, indent=2) + "\n")
-    rows = []
-    for k in range(min(len(files), cfg.scans.gallery_max)):
-        if errors[k]:
-            caption = f"{names[k]}\nERROR"
-        else:
-            mark = (
-                ""
-                if label_col[k] is None
-                else (" ✓" if table["correct"][k] else f" ✗ ({label_col[k]})")
-            )
-            caption = f"{names[k]}\n→ {predictions[k]} ({confidences[k]:.2f}){mark}"
-        rows.append((thumbs[k], inputs[k], caption))
     accuracy = f", accuracy {summary['accuracy']:.1%}" if "accuracy" in summary else ""
-    gallery = plots.scan_gallery(
-        rows, out / "gallery.png", f"Scans: {summary['images']} images{accuracy}"
-    )
+    title = f"Scans: {summary['images']} images{accuracy} ('?' = below {cfg.scans.min_confidence})"
+    gallery = plots.scan_gallery(gallery_rows, out / "gallery.png", title)
 
     if paths.run_file.is_file():
         with tracking.resume_pipeline_run(cfg, paths):
-            metrics = {"scan_images": summary["images"], "scan_errors": summary["errors"]}
-            if "accuracy" in summary:
-                metrics["scan_accuracy"] = summary["accuracy"]
+            prefix = "scan" if out_dir is None else out.name.replace("-", "_")
+            metrics = {f"{prefix}_images": summary["images"], f"{prefix}_errors": summary["errors"]}
+            for key in ("accuracy", "accepted_accuracy", "acceptance_rate"):
+                if key in summary:
+                    metrics[f"{prefix}_{key}"] = summary[key]
+            for case, value in summary.get("by_case", {}).items():
+                metrics[f"{prefix}_accuracy_{case}"] = value
             tracking.log_metrics(metrics)
             tracking.log_files(
-                out / "predictions.csv", out / "metrics.json", gallery, folder="scans"
+                out / "predictions.csv", out / "metrics.json", gallery, folder=out.name
             )
-    for name, error in zip(names, errors, strict=True):
+    for name, error in zip(table["file"], table["error"], strict=True):
         if error:
             print(f"predict-scans: {name}: {error}")
     print(f"predict-scans: {summary['images']} images, {summary['errors']} errors{accuracy}")

@@ -1,4 +1,5 @@
-"""Make the committed sample scans: real handwriting rendered as ink on paper, scanner-style.
+"""Render real handwriting as scans: the committed samples, and the pieces the scan benchmark
+builds on.
 
 The digits come from scikit-learn's copy of the UCI handwritten digits (43 writers, not MNIST),
 so the samples test transfer to handwriting the model never saw. Each is rendered with the
@@ -21,38 +22,66 @@ from sklearn.datasets import load_digits
 FORMATS = ("png", "jpg", "bmp", "tiff")
 
 
-def render(digit8: np.ndarray, rng: np.random.Generator, inverted: bool) -> Image.Image:
-    """One 8x8 UCI digit (0..16) as a scanned picture."""
-    size = int(rng.integers(40, 110))
-    strokes = Image.fromarray((digit8 / 16.0 * 255).astype(np.uint8)).resize(
-        (size, size), Image.Resampling.BICUBIC
-    )
-    ink = np.asarray(strokes, dtype=np.float32) / 255.0
-    ink = 1 / (1 + np.exp(-(ink - rng.uniform(0.35, 0.55)) * 14))  # crisp pen edges
-    if rng.random() < 0.4:  # thicker marker or thinner pen
+def strokes(digit8: np.ndarray, size: int, rng: np.random.Generator, pen: int = 0) -> np.ndarray:
+    """An 8x8 UCI digit (0..16) as crisp pen strokes, size x size, ink = 1.
+
+    pen > 0 thickens the stroke by that many pixels (marker), pen < 0 thins it (pencil).
+    """
+    image = Image.fromarray((digit8 / 16.0 * 255).astype(np.uint8))
+    ink = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
+    ink = 1 / (1 + np.exp(-(ink - rng.uniform(0.35, 0.55)) * 14))
+    if pen:
         grown = Image.fromarray((ink * 255).astype(np.uint8))
+        kernel = 2 * abs(pen) + 1
         grown = grown.filter(
-            ImageFilter.MaxFilter(5) if rng.random() < 0.5 else ImageFilter.MinFilter(3)
+            ImageFilter.MaxFilter(kernel) if pen > 0 else ImageFilter.MinFilter(kernel)
         )
         ink = np.asarray(grown, dtype=np.float32) / 255.0
-    height = int(size * rng.uniform(1.3, 2.0))
-    width = int(size * rng.uniform(1.3, 2.4))
+    return ink
+
+
+def place(ink: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """The drawing at a random spot of an empty page."""
     canvas = np.zeros((height, width), dtype=np.float32)
-    top = int(rng.integers(0, height - size + 1))
-    left = int(rng.integers(0, width - size + 1))
-    canvas[top : top + size, left : left + size] = ink
+    top = int(rng.integers(0, height - ink.shape[0] + 1))
+    left = int(rng.integers(0, width - ink.shape[1] + 1))
+    canvas[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    return canvas
+
+
+def on_paper(
+    canvas: np.ndarray,
+    rng: np.random.Generator,
+    inverted: bool = False,
+    shadow: float | None = None,
+    pen_tone: tuple[float, float] = (0.05, 0.3),
+    lines: np.ndarray | None = None,
+) -> Image.Image:
+    """Ink (1) on paper, lit unevenly, with paper grain, sensor noise and a little blur."""
+    height, width = canvas.shape
     yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    light = (
-        1.0 - rng.uniform(0.0, 0.35) * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy + 1) / 2
-    )
+    strength = rng.uniform(0.0, 0.35) if shadow is None else shadow
+    light = 1.0 - strength * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy + 1) / 2
     if inverted:  # chalk on a dark board
         paper, pen = rng.uniform(0.1, 0.25), rng.uniform(0.8, 0.95)
     else:
-        paper, pen = rng.uniform(0.8, 0.97), rng.uniform(0.05, 0.3)
-    picture = (paper + (pen - paper) * canvas) * light
-    picture += rng.normal(0, rng.uniform(0.01, 0.04), picture.shape)  # sensor noise / paper grain
+        paper, pen = rng.uniform(0.8, 0.97), rng.uniform(*pen_tone)
+    page = np.full_like(canvas, paper)
+    if lines is not None:  # printed rules or grid, fainter than the ink
+        page = page - (paper - rng.uniform(0.45, 0.7)) * lines
+    picture = (page + (pen - page) * canvas) * light
+    picture += rng.normal(0, rng.uniform(0.01, 0.04), picture.shape)
     image = Image.fromarray((np.clip(picture, 0, 1) * 255).astype(np.uint8))
     return image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.3)))
+
+
+def render(digit8: np.ndarray, rng: np.random.Generator, inverted: bool) -> Image.Image:
+    """One 8x8 UCI digit as a scanned picture (the committed samples)."""
+    size = int(rng.integers(40, 110))
+    pen = int(rng.choice([2, -1])) if rng.random() < 0.4 else 0
+    ink = strokes(digit8, size, rng, pen)
+    canvas = place(ink, int(size * rng.uniform(1.3, 2.0)), int(size * rng.uniform(1.3, 2.4)), rng)
+    return on_paper(canvas, rng, inverted=inverted)
 
 
 def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
@@ -68,11 +97,8 @@ def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
             image = render(digits.images[index], rng, inverted=(number % 10 == 7))
             if k == 1 and digit % 3 == 0:  # blue ballpoint on a colour scan
                 gray = np.asarray(image, dtype=np.float32) / 255
-                image = Image.fromarray(
-                    (
-                        np.stack([gray * 0.85, gray * 0.9, np.minimum(gray * 1.2, 1)], -1) * 255
-                    ).astype(np.uint8)
-                )
+                tinted = np.stack([gray * 0.85, gray * 0.9, np.minimum(gray * 1.2, 1)], -1)
+                image = Image.fromarray((tinted * 255).astype(np.uint8))
             name = f"scan_{number:03d}.{FORMATS[number % len(FORMATS)]}"
             image.save(out / name)
             rows.append({"file": name, "label": digit})

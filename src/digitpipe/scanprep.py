@@ -74,7 +74,9 @@ def otsu_threshold(values: np.ndarray) -> float:
 
 def ink_image(gray: np.ndarray) -> np.ndarray:
     """Ink bright on dark with paper and uneven light removed, whatever the ink's polarity."""
-    if float(np.percentile(gray, 99) - np.percentile(gray, 1)) < MIN_CONTRAST:
+    smooth = ndimage.median_filter(gray, size=3)  # sensor noise out, even a tiny digit stays
+    paper = float(np.median(smooth))
+    if max(paper - float(smooth.min()), float(smooth.max()) - paper) < MIN_CONTRAST:
         raise ScanError("no digit found (blank image)")
     # Paper covers most of a digit picture: ink is the minority side of the Otsu split.
     dark_share = float(np.mean(gray < otsu_threshold(gray)))
@@ -87,7 +89,7 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
     """Pixels that are ink: Otsu threshold, minus specks and thin lines spanning the picture."""
-    peak = float(np.percentile(ink, 99.5))
+    peak = float(ndimage.median_filter(ink, size=3).max())
     if peak < MIN_CONTRAST:
         raise ScanError("no digit found (no ink stands out from the paper)")
     scaled = np.clip(ink / peak, 0, 1)
@@ -111,20 +113,48 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     return cleaned
 
 
+MNIST_STROKE = 2.9  # median stroke width of MNIST test digits (2*area/outline at 0.5), in pixels
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing: twice its area over its outline length."""
+    outline = np.count_nonzero(mask & ~ndimage.binary_erosion(mask))
+    return 2.0 * np.count_nonzero(mask) / max(outline, 1)
+
+
+def even_stroke(crop: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+    """Thin a marker or thicken a hairline so that, once scaled, the stroke is MNIST-like."""
+    target = MNIST_STROKE / scale  # the wanted width in this picture's pixels
+    width = stroke_width(mask)
+    size = int(round(abs(width - target)))
+    if size < 2 or (0.6 * target < width < 1.6 * target):
+        return crop
+    size = min(size, max(2, int(target * 3))) | 1
+    grow = ndimage.grey_dilation if width < target else ndimage.grey_erosion
+    return grow(crop, size=(size, size))
+
+
 def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Crop to the ink, fit 20x20 keeping aspect, pad to 28x28, centre of mass to the centre."""
+    """Crop to the ink, even the stroke, fit 20x20 keeping aspect, pad to 28x28, centre of mass
+    to the centre, MNIST-like contrast."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     near_ink = ndimage.binary_dilation(mask, iterations=2)
     crop = (ink * near_ink)[top:bottom, left:right]
-    crop = crop / max(float(np.percentile(crop[mask[top:bottom, left:right]], 90)), 1e-6)
-    crop = np.clip(crop, 0.0, 1.0)
+    crop_mask = mask[top:bottom, left:right]
+    crop = np.clip(crop / max(float(np.percentile(crop[crop_mask], 90)), 1e-6), 0.0, 1.0)
+    h, w = crop.shape
+    pad = max(h, w) // 4 + 1  # room for a thickened stroke at the edges
+    crop = even_stroke(np.pad(crop, pad), np.pad(crop_mask, pad), 20.0 / max(h, w))
+    rows, cols = np.flatnonzero(crop.max(1) > 0.05), np.flatnonzero(crop.max(0) > 0.05)
+    if len(rows) == 0:
+        raise ScanError("no digit found (ink vanished when evening the stroke)")
+    crop = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = 20.0 / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    small = Image.fromarray((crop * 255).astype(np.uint8)).resize(
-        (new_w, new_h), Image.Resampling.LANCZOS if max(h, w) > 20 else Image.Resampling.BICUBIC
-    )
+    resample = Image.Resampling.LANCZOS if max(h, w) > 20 else Image.Resampling.BICUBIC
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((new_w, new_h), resample)
     box = np.zeros((28, 28), dtype=np.float32)
     y0, x0 = (28 - new_h) // 2, (28 - new_w) // 2
     box[y0 : y0 + new_h, x0 : x0 + new_w] = np.asarray(small, dtype=np.float32) / 255.0
@@ -134,10 +164,92 @@ def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return shifted / max(float(shifted.max()), 1e-6)
 
 
+def segment(mask: np.ndarray) -> list[np.ndarray]:
+    """Split an ink mask into digits, left to right.
+
+    Pieces that overlap horizontally belong to one digit (broken strokes, the bar of a 5);
+    small pieces join their nearest neighbour; a piece much wider than tall is cut at the
+    thinnest columns (touching digits). One digit gives a list of one mask.
+    """
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return [mask]
+    boxes = ndimage.find_objects(labels)
+    spans = sorted(
+        [[b[1].start, b[1].stop, [i + 1]] for i, b in enumerate(boxes)], key=lambda s: s[0]
+    )
+    groups: list[list] = []
+    for start, stop, ids in spans:  # merge pieces whose columns overlap by a third or more
+        if groups:
+            last = groups[-1]
+            overlap = min(stop, last[1]) - max(start, last[0])
+            if overlap > 0.33 * min(stop - start, last[1] - last[0]):
+                last[1], last[2] = max(stop, last[1]), last[2] + ids
+                continue
+        groups.append([start, stop, ids])
+    masks = [np.isin(labels, ids) for _, _, ids in groups]
+    heights = [np.ptp(np.flatnonzero(m.any(1))) + 1 for m in masks]
+    areas = [int(m.sum()) for m in masks]
+    big = [
+        i
+        for i, (h, a) in enumerate(zip(heights, areas, strict=True))
+        if h >= 0.45 * max(heights) and a >= 0.1 * max(areas)
+    ]
+    if len(big) <= 1:
+        return [mask]
+    digits = [masks[i].copy() for i in big]
+    centres = [np.flatnonzero(m.any(0)).mean() for m in digits]
+    for i, m in enumerate(masks):  # fragments join the nearest digit
+        if i not in big:
+            x = np.flatnonzero(m.any(0)).mean()
+            digits[int(np.argmin([abs(x - c) for c in centres]))] |= m
+    return [part for m in digits for part in split_touching(m)]
+
+
+def split_touching(mask: np.ndarray) -> list[np.ndarray]:
+    """Cut a blob of touching digits at its thinnest columns.
+
+    A handwritten digit is about 0.7 times as wide as it is tall, so a blob 1.15 times wider
+    than tall or more is read as round(width / (0.7 * height)) digits; a cut is made only where
+    the ink really narrows (a joining stroke), so a wide single digit stays whole.
+    """
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    count = int(round(width / (0.7 * height)))
+    if width < 1.15 * height or count < 2:
+        return [mask]
+    profile = mask[:, cols[0] : cols[-1] + 1].sum(0).astype(float)
+    narrow = 0.5 * float(np.median(profile[profile > 0]))
+    cuts = []
+    for k in range(1, count):
+        guess = int(k * width / count)
+        window = max(2, width // (3 * count))
+        lo, hi = max(1, guess - window), min(width - 1, guess + window)
+        best = lo + int(np.argmin(profile[lo:hi]))
+        if profile[best] <= narrow:
+            cuts.append(cols[0] + best)
+    edges = [cols[0], *cuts, cols[-1] + 1]
+    parts = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        part = np.zeros_like(mask)
+        part[:, a:b] = mask[:, a:b]
+        if part.any():
+            parts.append(part)
+    return parts
+
+
 def normalize(gray: np.ndarray) -> np.ndarray:
     """Grayscale picture (1 = white) -> 28x28 float32, light digit on black, MNIST-style."""
     ink = ink_image(gray)
     return fit_to_mnist(ink, ink_mask(ink)).astype(np.float32)
+
+
+def normalize_digits(gray: np.ndarray, split: bool = True) -> list[np.ndarray]:
+    """Every digit of a picture, left to right, each as an MNIST-style 28x28 input."""
+    ink = ink_image(gray)
+    mask = ink_mask(ink)
+    parts = segment(mask) if split else [mask]
+    return [fit_to_mnist(ink, part).astype(np.float32) for part in parts]
 
 
 def naive(gray: np.ndarray) -> np.ndarray:

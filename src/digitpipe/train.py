@@ -36,15 +36,27 @@ def fingerprint(cfg: DictConfig) -> str:
 
 
 def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
-    """The MLflow run of an interrupted training of this very config, if one can resume."""
-    marker = paths.backup_dir / "fingerprint"
-    if not cfg.train.resume or not marker.is_file() or marker.read_text() != fingerprint(cfg):
-        shutil.rmtree(paths.backup_dir, ignore_errors=True)
-        return None
-    try:
-        return json.loads(paths.run_file.read_text())["run_id"]
-    except (OSError, ValueError, KeyError):
-        return None
+    """The MLflow run of an interrupted training of this very config, if one can resume.
+
+    Everything a resume needs lives in the backup folder: DVC deletes a stage's outs before
+    running it again, so the run file and history in outputs/train/ may be gone.
+    """
+    backup = paths.backup_dir
+    marker = backup / "fingerprint"
+    if cfg.train.resume and marker.is_file() and marker.read_text() == fingerprint(cfg):
+        try:
+            return json.loads((backup / "run.json").read_text())["run_id"]
+        except (OSError, ValueError, KeyError):
+            pass
+    shutil.rmtree(backup, ignore_errors=True)
+    return None
+
+
+def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
+    """Mark the backup folder with this config and run, so a rerun knows what it may resume."""
+    paths.backup_dir.mkdir(parents=True, exist_ok=True)
+    (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
+    (paths.backup_dir / "run.json").write_text(json.dumps({"run_id": run_id}))
 
 
 def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
@@ -62,8 +74,10 @@ def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
 
 
 def training_inputs(x, y, train_cfg: DictConfig) -> dict:
-    """Arguments for model.fit: plain arrays, or a cached, prefetched tf.data pipeline."""
-    if train_cfg.input_pipeline == "numpy":
+    """Arguments for model.fit: plain arrays, or a cached, prefetched tf.data pipeline (always
+    when augmenting: scan-like augmentation runs per batch inside it)."""
+    augment = train_cfg.augment.enabled
+    if train_cfg.input_pipeline == "numpy" and not augment:
         return {"x": x, "y": y, "batch_size": train_cfg.batch_size}
     import tensorflow as tf
 
@@ -72,17 +86,24 @@ def training_inputs(x, y, train_cfg: DictConfig) -> dict:
         .cache()
         .shuffle(len(x), seed=train_cfg.seed, reshuffle_each_iteration=True)
         .batch(train_cfg.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
     )
-    return {"x": data}
+    if augment:
+        from digitpipe.augment import batch_augmenter
+
+        augmenter = batch_augmenter(train_cfg.augment, train_cfg.seed)
+        data = data.map(augmenter, num_parallel_calls=tf.data.AUTOTUNE)
+    return {"x": data.prefetch(tf.data.AUTOTUNE)}
+
+
+def live_history(paths: Paths, train_cfg: DictConfig):
+    """Where the per-epoch CSV grows during training (inside the backup when resumable)."""
+    return paths.backup_dir / "history.csv" if train_cfg.resume else paths.history_file
 
 
 def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callbacks.Callback]:
     t = cfg.train
     chosen: list[keras.callbacks.Callback] = [EpochTimer()]
     if t.resume:
-        paths.backup_dir.mkdir(parents=True, exist_ok=True)
-        (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
         chosen.append(keras.callbacks.BackupAndRestore(str(paths.backup_dir / "checkpoint")))
     if t.early_stopping_patience is not None or t.restore_best:
         chosen.append(
@@ -93,7 +114,7 @@ def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callb
                 verbose=1,
             )
         )
-    chosen.append(keras.callbacks.CSVLogger(str(paths.history_file), append=resuming))
+    chosen.append(keras.callbacks.CSVLogger(str(live_history(paths, t)), append=resuming))
     chosen.append(tracking.epoch_callback())
     return chosen
 
@@ -116,6 +137,7 @@ def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Mo
         optimizer=models.make_optimizer(t, learning_rate(t, steps)),
         loss=loss,
         metrics=["accuracy"],
+        jit_compile=t.jit_compile,
     )
     paths.train_dir.mkdir(parents=True, exist_ok=True)
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
@@ -142,14 +164,27 @@ def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Mo
         "epochs_run": epochs_run,
         **{f"final_{k}": round(v, 5) for k, v in last.items() if k != "epoch_time_s"},
     }
+    if history.history.get("val_accuracy"):
+        summary["best_val_accuracy"] = round(max(history.history["val_accuracy"]), 5)
     return model, summary
 
 
-def run(cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None) -> dict:
+def run(
+    cfg: DictConfig,
+    paths: Paths,
+    tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
+) -> dict:
     resume_id = resumable_run_id(cfg, paths)
-    with tracking.start_pipeline_run(cfg, paths, tags=tags, resume_run_id=resume_id):
+    with tracking.start_pipeline_run(
+        cfg, paths, tags=tags, resume_run_id=resume_id, parent_run_id=parent_run_id
+    ) as mlrun:
+        if cfg.train.resume:
+            prepare_backup(cfg, paths, mlrun.info.run_id)
         model, summary = fit(cfg, paths, resuming=resume_id is not None)
         model.save(paths.model_file)
+        if cfg.train.resume:
+            shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
         shutil.rmtree(paths.backup_dir, ignore_errors=True)
         (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         curves = plots.training_curves(paths.history_file, paths.train_dir / "curves.png")
@@ -159,7 +194,7 @@ def run(cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None) -> di
         tracking.log_files(paths.history_file, curves, folder="train")
         if cfg.mlflow.log_model:
             example = np.load(paths.prepared_dir / "test.npz")["x"][:3]
-            tracking.log_keras_model(model, example)
+            tracking.record_model(paths, tracking.log_keras_model(model, example))
     print(
         f"train: saved {paths.model_file} ({summary['train_time_s']} s, "
         f"{summary['images_per_s']} img/s)"

@@ -1,0 +1,104 @@
+"""`make bench`: measure training speed, stage overhead, predict-scans speed and memory.
+
+Every comparison is measured side by side in one run so that its ratio holds on a noisy
+machine. Prints Markdown-friendly tables and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from bench import common
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("train", "overhead", "scans", "memory"), nargs="*")
+    args = parser.parse_args()
+    only = set(args.only or ("train", "overhead", "scans", "memory"))
+    os.environ.update(common.env())  # in-process training logs to a throwaway MLflow store
+    from bench import overhead, scans, training
+
+    started = time.time()
+    results: dict = {"machine": common.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = [f"Machine: {results['machine']}"]
+    try:
+        if "train" in only:
+            rows, records = training.throughput()
+            results["throughput"] = records
+            out.append(
+                common.table(
+                    "Training throughput: plain recipe (NumPy, batch 64, fp32) vs pipeline "
+                    "(train=fast: bf16, batch 256, cosine)",
+                    [
+                        "architecture",
+                        "plain img/s",
+                        "pipeline img/s",
+                        "speed-up",
+                        "plain s/epoch (55k)",
+                        "pipeline s/epoch (55k)",
+                    ],
+                    rows,
+                )
+            )
+            blog = records[0]
+            out.append(
+                f"XLA (train.jit_compile=true) on seed_blog_cnn, pipeline path: "
+                f"{blog['pipeline_xla_img_s']} img/s vs {blog['pipeline_img_s']} without"
+            )
+            acc = training.equal_epochs_accuracy()
+            results["equal_epochs"] = acc
+            out.append(
+                common.table(
+                    "seed_blog_cnn on full MNIST, 5 epochs each",
+                    ["path", "test accuracy", "training s"],
+                    [
+                        ["plain recipe", f"{acc['plain_test_accuracy']:.2%}", acc["plain_train_s"]],
+                        [
+                            "pipeline train=fast",
+                            f"{acc['pipeline_test_accuracy']:.2%}",
+                            acc["pipeline_train_s"],
+                        ],
+                    ],
+                )
+            )
+            fast = training.time_to_99()
+            results["time_to_99"] = fast
+            out.append(
+                common.table(
+                    "Fastest preset to >= 99.0% test accuracy (full MNIST)",
+                    ["preset", "model", "epochs", "training wall s", "test accuracy"],
+                    [
+                        [
+                            fast["preset"],
+                            fast["model"],
+                            fast["epochs"],
+                            fast["train_wall_s"],
+                            f"{fast['test_accuracy']:.2%}",
+                        ]
+                    ],
+                )
+            )
+        if "overhead" in only:
+            rows, measured = overhead.measure()
+            results["overhead"] = measured
+            out.append(common.table("Stage overhead", ["what", "seconds"], rows))
+        if "scans" in only or "memory" in only:
+            rows, measured = scans.measure() if "scans" in only else ([], {})
+            if "memory" in only:
+                more, extra = scans.train_peak_rss()
+                rows, measured = rows + more, measured | extra
+            results["scans_and_memory"] = measured
+            out.append(common.table("predict-scans and memory", ["what", "value"], rows))
+    finally:
+        common.cleanup()
+    results["bench_wall_s"] = round(time.time() - started)
+    path = common.save(results)
+    print("\n".join(out))
+    print(f"\n(bench took {results['bench_wall_s']} s; results in {path})")
+
+
+if __name__ == "__main__":
+    main()

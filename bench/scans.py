@@ -1,0 +1,77 @@
+"""predict-scans speed (after the model is loaded, and end to end) and peak memory."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import keras
+from omegaconf import OmegaConf
+
+from bench.common import REPO, env, peak_rss_mib, scratch, timed
+from digitpipe import models, predict_scans, sample_scans
+from digitpipe.config import compose
+from digitpipe.paths import Paths
+
+
+def scan_folder(n_per_digit: int) -> tuple:
+    folder = scratch() / f"scans-{n_per_digit * 10}"
+    if not folder.exists():
+        sample_scans.make(folder, per_digit=n_per_digit, seed=7)
+    return folder
+
+
+def workspace_with_model(folder) -> Paths:
+    """A workspace holding a seed_blog_cnn model file (untrained: speed does not need skill)."""
+    paths = Paths(workspace=scratch() / f"predict-{folder.name}", root=REPO)
+    cfg = compose(REPO / "conf", [f"scans.dir={folder}"])
+    keras.utils.set_random_seed(0)
+    paths.model_file.parent.mkdir(parents=True, exist_ok=True)
+    models.build(cfg.model).save(paths.model_file)
+    (paths.workspace / "dvc.yaml").write_text("stages: {}\n")
+    (paths.workspace / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return paths
+
+
+def measure() -> tuple[list[list], dict]:
+    thousand = scan_folder(100)
+    paths = workspace_with_model(thousand)
+    model = models.load(paths.model_file)
+    files = predict_scans.list_images(thousand)
+    predict_scans.predict_chunk(model, files[:32], 0)  # warm-up: first predict traces the graph
+    start = time.perf_counter()
+    for i in range(0, len(files), predict_scans.CHUNK):
+        predict_scans.predict_chunk(model, files[i : i + predict_scans.CHUNK], 0)
+    rate = len(files) / (time.perf_counter() - start)
+
+    hundred = scan_folder(10)
+    small = workspace_with_model(hundred)
+    end_to_end, _ = timed(["python", "-m", "digitpipe.predict_scans"], small.workspace, repeat=3)
+    rss_1000 = peak_rss_mib(["python", "-m", "digitpipe.predict_scans"], paths.workspace)
+    rows = [
+        ["predict-scans after model load (1,000 scans)", f"{rate:.0f} images/s"],
+        ["predict-scans end to end, 100 scans (median of 3)", f"{end_to_end:.2f} s"],
+        ["peak RSS, predict-scans on 1,000 scans", f"{rss_1000:.0f} MiB"],
+    ]
+    results = {
+        "scans_img_s": round(rate),
+        "scans_100_end_to_end_s": round(end_to_end, 2),
+        "scans_1000_peak_rss_mib": round(rss_1000),
+    }
+    return rows, results
+
+
+def train_peak_rss() -> tuple[list[list], dict]:
+    """Peak RSS of the train stage on full MNIST (default config, one epoch)."""
+    paths = Paths(workspace=scratch() / "rss-train", root=REPO)
+    cfg = compose(REPO / "conf", ["train.epochs=1", "mlflow.log_model=false", "train.verbose=0"])
+    from digitpipe import prepare
+
+    prepare.run(cfg, paths)
+    (paths.workspace / "dvc.yaml").write_text("stages: {}\n")
+    (paths.workspace / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
+    rss = peak_rss_mib(["python", "-m", "digitpipe.train"], paths.workspace)
+    subprocess.run(["true"], env=env())
+    return [["peak RSS, train on full MNIST (1 epoch)", f"{rss:.0f} MiB"]], {
+        "train_full_peak_rss_mib": round(rss)
+    }

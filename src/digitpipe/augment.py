@@ -1,0 +1,92 @@
+"""Scan-like augmentation of MNIST batches: the ways real scans differ from MNIST digits.
+
+Stroke thickness (marker vs pencil), elastic distortion (handwriting wobble), small rotations,
+shifts and zoom (imperfect crops), blur and noise (camera and scanner). Applied per batch inside
+the tf.data pipeline, only while training.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from omegaconf import DictConfig
+
+SIZE = 28
+
+
+def _chance(batch: tf.Tensor, probability: float) -> tf.Tensor:
+    return tf.random.uniform([batch, 1, 1, 1]) < probability
+
+
+def thickness(x: tf.Tensor, probability: float) -> tf.Tensor:
+    """Half of the chosen digits get a thicker stroke, half a thinner one."""
+    thicker = tf.nn.max_pool2d(x, 3, 1, "SAME")
+    thinner = -tf.nn.max_pool2d(-x, 2, 1, "SAME")
+    pick = tf.random.uniform([tf.shape(x)[0], 1, 1, 1])
+    return tf.where(pick < probability / 2, thicker, tf.where(pick < probability, thinner, x))
+
+
+def _sample(x: tf.Tensor, ys: tf.Tensor, xs: tf.Tensor) -> tf.Tensor:
+    """Bilinear lookup of x (B, 28, 28) at fractional (ys, xs); zero outside."""
+    batch = tf.shape(x)[0]
+    y0, x0 = tf.floor(ys), tf.floor(xs)
+    wy, wx = ys - y0, xs - x0
+    index = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(ys))
+
+    def at(yy: tf.Tensor, xx: tf.Tensor) -> tf.Tensor:
+        inside = (yy >= 0) & (yy < SIZE) & (xx >= 0) & (xx < SIZE)
+        yi = tf.cast(tf.clip_by_value(yy, 0, SIZE - 1), tf.int32)
+        xi = tf.cast(tf.clip_by_value(xx, 0, SIZE - 1), tf.int32)
+        values = tf.gather_nd(x, tf.stack([index, yi, xi], axis=-1))
+        return tf.where(inside, values, 0.0)
+
+    return (
+        (1 - wy) * (1 - wx) * at(y0, x0)
+        + (1 - wy) * wx * at(y0, x0 + 1)
+        + wy * (1 - wx) * at(y0 + 1, x0)
+        + wy * wx * at(y0 + 1, x0 + 1)
+    )
+
+
+def elastic(x: tf.Tensor, probability: float, alpha: float = 1.5) -> tf.Tensor:
+    """Smooth random displacement (Simard et al., 2003), up to about `alpha` pixels."""
+    batch = tf.shape(x)[0]
+    coarse = tf.random.normal([batch, 4, 4, 2]) * alpha
+    field = tf.image.resize(coarse, [SIZE, SIZE], method="bicubic")
+    field *= tf.cast(_chance(batch, probability), tf.float32)
+    grid_y, grid_x = tf.meshgrid(
+        tf.range(SIZE, dtype=tf.float32), tf.range(SIZE, dtype=tf.float32), indexing="ij"
+    )
+    warped = _sample(x[..., 0], grid_y + field[..., 0], grid_x + field[..., 1])
+    return warped[..., None]
+
+
+def blur(x: tf.Tensor, probability: float) -> tf.Tensor:
+    kernel = tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+    blurred = tf.nn.depthwise_conv2d(x, kernel[:, :, None, None], [1, 1, 1, 1], "SAME")
+    return tf.where(_chance(tf.shape(x)[0], probability), blurred, x)
+
+
+def noise(x: tf.Tensor, std: float) -> tf.Tensor:
+    return tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=std), 0.0, 1.0)
+
+
+def batch_augmenter(cfg: DictConfig, seed: int):
+    """A function (x, y) -> (x', y) for tf.data's map, built from train.augment."""
+    geometry = keras.Sequential(
+        [
+            keras.layers.RandomRotation(cfg.rotation_deg / 360, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom(cfg.zoom, fill_mode="constant", seed=seed),
+        ]
+    )
+
+    def apply(x: tf.Tensor, y: tf.Tensor):
+        x = thickness(x, cfg.thickness)
+        x = elastic(x, cfg.elastic)
+        x = geometry(x, training=True)
+        x = blur(x, cfg.blur)
+        x = noise(x, cfg.noise)
+        return x, y
+
+    return apply

@@ -1,0 +1,127 @@
+"""Compare pipeline runs from MLflow: which architecture, trained how long, is best?
+
+    python -m digitpipe.compare                      # every run of the configured experiment
+    python -m digitpipe.compare --sweep 2026-11-21_17-50-00 --format markdown
+
+Writes reports/compare/ (report.md, runs.csv, three PNG plots); with --sweep, also logs the
+report to the sweep's parent run. The best run (highest test accuracy, then fewest params) is
+marked with ★.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from digitpipe import plots, tracking
+from digitpipe.config import load_params
+from digitpipe.errors import UserError, cli
+from digitpipe.paths import Paths
+
+COLUMNS = {
+    "architecture": "architecture",
+    "epochs": "epochs",
+    "params": "params",
+    "train_time_s": "train time (s)",
+    "test_accuracy": "test accuracy",
+    "test_macro_f1": "macro F1",
+    "scan_accuracy": "scan accuracy",
+    "run_id": "run id",
+}
+COLUMNS_KEY = {v: k for k, v in COLUMNS.items()}
+
+
+def runs_table(runs: list) -> pd.DataFrame:
+    """One row per finished run, best first; per-class recall kept for the heatmap."""
+    rows = []
+    for run in runs:
+        m, p, t = run.data.metrics, run.data.params, run.data.tags
+        if "test_accuracy" not in m:
+            continue  # still running, or failed before evaluate
+        rows.append(
+            {
+                "run_name": run.info.run_name,
+                "architecture": t.get("architecture", "?"),
+                "epochs": int(p.get("train.epochs", t.get("epochs", 0))),
+                "params": int(m.get("params", 0)),
+                "train_time_s": m.get("train_time_s"),
+                "test_accuracy": m["test_accuracy"],
+                "test_macro_f1": m.get("test_macro_f1"),
+                "scan_accuracy": m.get("scan_accuracy"),
+                "run_id": run.info.run_id,
+                **{f"recall_{d}": m.get(f"test_recall_digit_{d}") for d in range(10)},
+            }
+        )
+    if not rows:
+        raise UserError("compare: no evaluated runs found")
+    table = pd.DataFrame(rows).sort_values(
+        ["test_accuracy", "params"], ascending=[False, True], ignore_index=True
+    )
+    table.insert(0, "best", ["★"] + [""] * (len(table) - 1))
+    return table
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The report's columns with readable numbers."""
+    shown = table[["best", *COLUMNS]].rename(columns=COLUMNS | {"best": ""})
+    for col in ("test accuracy", "macro F1", "scan accuracy"):
+        shown[col] = table[COLUMNS_KEY[col]].map(lambda v: "-" if pd.isna(v) else f"{v:.2%}")
+    shown["train time (s)"] = table["train_time_s"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    shown["params"] = table["params"].map("{:,}".format)
+    shown["run id"] = table["run_id"].str[:12]
+    return shown
+
+
+def render(table: pd.DataFrame, fmt: str) -> str:
+    shown = formatted(table)
+    if fmt == "csv":
+        return table.drop(columns=[c for c in table if c.startswith("recall_")]).to_csv(index=False)
+    if fmt == "markdown":
+        header = "| " + " | ".join(shown.columns) + " |"
+        rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+        body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
+        return "\n".join([header, rule, *body])
+    return shown.to_string(index=False)
+
+
+def write_report(table: pd.DataFrame, out, title: str) -> list:
+    out.mkdir(parents=True, exist_ok=True)
+    best = table.iloc[0]
+    summary = (
+        f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epochs: "
+        f"{best['test_accuracy']:.2%} test accuracy (run {best['run_id']}).\n\n"
+    )
+    (out / "report.md").write_text(summary + render(table, "markdown") + "\n")
+    (out / "runs.csv").write_text(render(table, "csv"))
+    return [
+        out / "report.md",
+        out / "runs.csv",
+        plots.accuracy_vs_epochs(table, out / "accuracy_vs_epochs.png"),
+        plots.accuracy_vs_time(table, out / "accuracy_vs_time.png"),
+        plots.per_class_error(table, out / "per_class_error.png"),
+    ]
+
+
+@cli
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Compare pipeline runs recorded in MLflow.")
+    parser.add_argument("--experiment", help="MLflow experiment (default: mlflow.experiment_name)")
+    parser.add_argument("--sweep", help="only the runs of this sweep id; logs to its parent run")
+    parser.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
+    args = parser.parse_args()
+    paths = Paths.here()
+    cfg = load_params(paths.params_file)
+    tracking.configure(cfg, paths)
+    experiment = args.experiment or cfg.mlflow.experiment_name
+    table = runs_table(tracking.find_runs(experiment, sweep_id=args.sweep))
+    title = f"Runs of {args.sweep or experiment}"
+    files = write_report(table, paths.compare_dir, title)
+    if args.sweep:
+        tracking.log_to_sweep_parent(experiment, args.sweep, files, "compare")
+    print(render(table, args.format))
+    print(f"\nreport: {paths.compare_dir}/report.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Training that survives: kill it mid-epoch, run it again, and it continues."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import BIN, run, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
+    overrides = [*tiny_overrides(mnist_raw), "data.train_limit=10000", "train.epochs=6",
+                 "mlflow.log_model=false"]  # fmt: skip
+    run(["python", "-m", "digitpipe.params", *overrides], project_copy)
+    run(["python", "-m", "digitpipe.prepare"], project_copy)
+    history = project_copy / "outputs" / "train" / "backup" / "history.csv"  # grows while training
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    first = subprocess.Popen(["python", "-m", "digitpipe.train"], cwd=project_copy, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if history.is_file() and len(history.read_text().splitlines()) >= 3:  # 2 epochs done
+            break
+        time.sleep(0.02)
+    assert first.poll() is None, "training ended before it could be interrupted"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before = len(pd.read_csv(history))
+    assert 2 <= done_before < 6
+
+    (project_copy / "outputs" / "train" / "mlflow_run.json").unlink()  # as `dvc repro` would
+    second = run(["python", "-m", "digitpipe.train"], project_copy)
+    assert "resuming" in second.stdout
+    epochs = pd.read_csv(project_copy / "outputs" / "train" / "history.csv")["epoch"].tolist()
+    assert epochs == list(range(6))  # continued, not restarted, and nothing written twice
+    summary = json.loads((project_copy / "outputs" / "train" / "summary.json").read_text())
+    assert summary["epochs_run"] == 6 - done_before
+    assert not (project_copy / "outputs" / "train" / "backup").exists()
+
+    client = MlflowClient(f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("digitpipe").experiment_id])
+    assert len(runs) == 1  # the interrupted run was reopened, not duplicated
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "accuracy")]
+    assert sorted(set(steps)) == list(range(6))
+
+
+def test_changed_config_does_not_resume_an_old_backup(project_copy, mnist_raw):
+    from digitpipe.config import compose
+    from digitpipe.paths import Paths
+    from digitpipe.train import prepare_backup, resumable_run_id
+
+    paths = Paths(workspace=project_copy, root=project_copy)
+    cfg = compose(project_copy / "conf", tiny_overrides(mnist_raw))
+    prepare_backup(cfg, paths, "abc")
+    assert resumable_run_id(cfg, paths) == "abc"
+    cfg.train.learning_rate = 0.01
+    assert resumable_run_id(cfg, paths) is None
+    assert not paths.backup_dir.exists()

@@ -1,0 +1,112 @@
+"""A parallel 2x2 sweep against the default SQLite store: nothing lost, one parent, a report,
+the champion alias on the best model, and all of it visible through a real MLflow server."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import BIN, run, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rest(port: int, endpoint: str, body: dict | None = None) -> dict:
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/{endpoint}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw):
+    sweep_dir = project_copy / "multirun" / "2026-01-01" / "00-00-00"
+    run(
+        ["python", "-m", "digitpipe.experiment", "-m", "hydra/launcher=joblib",
+         "hydra.launcher.n_jobs=2", "model=seed_blog_cnn,seed_lab_cnn", "train.epochs=1,2",
+         *tiny_overrides(mnist_raw), f"hydra.sweep.dir={sweep_dir}"],
+        project_copy,
+    )  # fmt: skip
+    store = f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("digitpipe")
+    parents = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    sweep_id = parent.data.tags["sweep_id"]
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert sorted(c.info.run_name for c in children) == [
+        "seed_blog_cnn-e1", "seed_blog_cnn-e2", "seed_lab_cnn-e1", "seed_lab_cnn-e2",
+    ]  # fmt: skip
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["sweep_id"] == sweep_id
+        epochs = int(child.data.params["train.epochs"])
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert steps == list(range(epochs)), child.info.run_name
+        for key in ("test_accuracy", "test_macro_f1", "scan_accuracy", "train_time_s", "params"):
+            assert key in child.data.metrics, (child.info.run_name, key)
+        files = {a.path for a in client.list_artifacts(child.info.run_id, "evaluate")}
+        assert "evaluate/confusion_matrix.png" in files
+
+    # the comparison report ranks them and lands on the parent run
+    report = run(["python", "-m", "digitpipe.compare", "--sweep", sweep_id], project_copy)
+    best = max(children, key=lambda c: (c.data.metrics["test_accuracy"], -c.data.metrics["params"]))
+    first_row = report.stdout.splitlines()[1]
+    assert first_row.lstrip().startswith("★") and best.info.run_id[:12] in first_row
+    out = project_copy / "reports" / "compare"
+    for name in ("report.md", "runs.csv", "accuracy_vs_epochs.png", "accuracy_vs_time.png",
+                 "per_class_error.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert len(client.list_artifacts(parent.info.run_id, "compare")) == 5
+
+    # the champion alias points at the best model
+    champion = client.get_model_version_by_alias("digit-classifier", "champion")
+    assert champion.tags["run_id"] == best.info.run_id
+    assert len(client.search_model_versions("name = 'digit-classifier'")) == 4
+
+    # predict-scans can use the champion instead of the pipeline's own model
+    scans = run(["python", "-m", "digitpipe.experiment", *tiny_overrides(mnist_raw),
+                 "scans.model_uri=models:/digit-classifier@champion", "hydra.run.dir=champ"],
+                project_copy)  # fmt: skip
+    assert "predict-scans: 30 images, 0 errors" in scans.stdout
+
+    # a real MLflow server on loopback shows the runs, their histories and the report
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=project_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(120):
+            try:
+                rest(port, "experiments/get-by-name?experiment_name=digitpipe")
+                break
+            except OSError:
+                time.sleep(0.5)
+        found = rest(port, "runs/search", {
+            "experiment_ids": [experiment.experiment_id],
+            "filter": f"tags.sweep_id = '{sweep_id}'", "max_results": 50,
+        })["runs"]  # fmt: skip
+        assert len(found) == 5  # the parent and its four children
+        child = children[0].info.run_id
+        history = rest(port, f"metrics/get-history?run_id={child}&metric_key=accuracy")
+        assert len(history["metrics"]) == int(children[0].data.params["train.epochs"])
+        listed = rest(port, f"artifacts/list?run_id={parent.info.run_id}&path=compare")
+        assert {f["path"] for f in listed["files"]} >= {"compare/report.md", "compare/runs.csv"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -26,6 +26,7 @@ def tiny_overrides(raw_dir: Path) -> list[str]:
         "train.epochs=1",
         "train.batch_size=32",
         "train.verbose=0",
+        "scans.benchmark.per_case=2",
     ]
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from tests.conftest import run, tiny_overrides
 
@@ -29,7 +30,11 @@ def test_two_job_sweep_gives_two_runs(project_copy, mnist_raw, tmp_path):
     assert "#0 : model=seed_blog_cnn" in done.stdout and "#1 : model=seed_lab_cnn" in done.stdout
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("sweep-test")
-    runs = client.search_runs([experiment.experiment_id])
+    parent = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    runs = client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'"
+    )
     assert sorted(r.info.run_name for r in runs) == ["seed_blog_cnn-e1", "seed_lab_cnn-e1"]
     for r in runs:
         assert r.info.status == "FINISHED"
@@ -38,3 +43,33 @@ def test_two_job_sweep_gives_two_runs(project_copy, mnist_raw, tmp_path):
     for job in ("0", "1"):
         assert (sweep_dir / job / "outputs" / "evaluate" / "metrics.json").is_file()
         assert (sweep_dir / job / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_optuna_search_maximises_validation_accuracy(project_copy, mnist_raw, tmp_path):
+    sweep_dir = tmp_path / "search"
+    run(
+        [
+            "python",
+            "-m",
+            "digitpipe.experiment",
+            "hparams_search=digitnet_optuna",
+            "hydra.sweeper.n_trials=2",
+            *tiny_overrides(mnist_raw),
+            "mlflow.log_model=false",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        project_copy,
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'search.db'}"},
+    )
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    # train.batch_size is searched too, but the tiny overrides fix it from the command line
+    assert set(results.best_params) == {"train.learning_rate", "model.dropout"}
+    client = MlflowClient(f"sqlite:///{tmp_path / 'search.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("digitpipe").experiment_id], "tags.architecture = 'digitnet'"
+    )
+    assert len(runs) == 2
+    best_val = max(
+        max(m.value for m in client.get_metric_history(r.info.run_id, "val_accuracy")) for r in runs
+    )
+    assert results.best_value == pytest.approx(best_val, abs=1e-4)

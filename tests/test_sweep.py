@@ -32,11 +32,20 @@ def rest(port: int, endpoint: str, body: dict | None = None) -> dict:
 def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw):
     sweep_dir = project_copy / "multirun" / "2026-01-01" / "00-00-00"
     run(
-        ["python", "-m", "digitpipe.experiment", "-m", "hydra/launcher=joblib",
-         "hydra.launcher.n_jobs=2", "model=seed_blog_cnn,seed_lab_cnn", "train.epochs=1,2",
-         *tiny_overrides(mnist_raw), f"hydra.sweep.dir={sweep_dir}"],
+        [
+            "python",
+            "-m",
+            "digitpipe.experiment",
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            *tiny_overrides(mnist_raw),
+            "model=seed_blog_cnn,seed_lab_cnn",
+            "train.epochs=1,2",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
         project_copy,
-    )  # fmt: skip
+    )
     store = f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}"
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("digitpipe")
@@ -48,8 +57,11 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
     assert sorted(c.info.run_name for c in children) == [
-        "seed_blog_cnn-e1", "seed_blog_cnn-e2", "seed_lab_cnn-e1", "seed_lab_cnn-e2",
-    ]  # fmt: skip
+        "seed_blog_cnn-e1",
+        "seed_blog_cnn-e2",
+        "seed_lab_cnn-e1",
+        "seed_lab_cnn-e2",
+    ]
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["sweep_id"] == sweep_id
@@ -67,8 +79,13 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     first_row = report.stdout.splitlines()[1]
     assert first_row.lstrip().startswith("★") and best.info.run_id[:12] in first_row
     out = project_copy / "reports" / "compare"
-    for name in ("report.md", "runs.csv", "accuracy_vs_epochs.png", "accuracy_vs_time.png",
-                 "per_class_error.png"):  # fmt: skip
+    for name in (
+        "report.md",
+        "runs.csv",
+        "accuracy_vs_epochs.png",
+        "accuracy_vs_time.png",
+        "per_class_error.png",
+    ):
         assert (out / name).is_file(), name
     assert len(client.list_artifacts(parent.info.run_id, "compare")) == 5
 
@@ -78,18 +95,38 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     assert len(client.search_model_versions("name = 'digit-classifier'")) == 4
 
     # predict-scans can use the champion instead of the pipeline's own model
-    scans = run(["python", "-m", "digitpipe.experiment", *tiny_overrides(mnist_raw),
-                 "scans.model_uri=models:/digit-classifier@champion", "hydra.run.dir=champ"],
-                project_copy)  # fmt: skip
+    scans = run(
+        [
+            "python",
+            "-m",
+            "digitpipe.experiment",
+            *tiny_overrides(mnist_raw),
+            "scans.model_uri=models:/digit-classifier@champion",
+            "hydra.run.dir=champ",
+        ],
+        project_copy,
+    )
     assert "predict-scans: 30 images, 0 errors" in scans.stdout
 
     # a real MLflow server on loopback shows the runs, their histories and the report
     port = free_port()
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        cwd=project_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=project_copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(120):
             try:
@@ -97,10 +134,15 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
                 break
             except OSError:
                 time.sleep(0.5)
-        found = rest(port, "runs/search", {
-            "experiment_ids": [experiment.experiment_id],
-            "filter": f"tags.sweep_id = '{sweep_id}'", "max_results": 50,
-        })["runs"]  # fmt: skip
+        found = rest(
+            port,
+            "runs/search",
+            {
+                "experiment_ids": [experiment.experiment_id],
+                "filter": f"tags.sweep_id = '{sweep_id}'",
+                "max_results": 50,
+            },
+        )["runs"]
         assert len(found) == 5  # the parent and its four children
         child = children[0].info.run_id
         history = rest(port, f"metrics/get-history?run_id={child}&metric_key=accuracy")

@@ -100,11 +100,22 @@ def live_history(paths: Paths, train_cfg: DictConfig):
     return paths.backup_dir / "history.csv" if train_cfg.resume else paths.history_file
 
 
+def trim_history(paths: Paths, train_cfg: DictConfig) -> None:
+    """On resume, keep only the epochs the backup holds: an epoch cut short is done again."""
+    history = live_history(paths, train_cfg)
+    metadata = paths.backup_dir / "checkpoint" / "training_metadata.json"
+    if not history.is_file() or not metadata.is_file():
+        return
+    done = json.loads(metadata.read_text())["epoch"]
+    lines = history.read_text().splitlines(keepends=True)
+    history.write_text("".join(lines[: 1 + done]))  # header + one row per finished epoch
+
+
 def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callbacks.Callback]:
+    """Timing, early stopping, the CSV and MLflow logs, and the backup last: whatever a resume
+    restores has been logged already."""
     t = cfg.train
     chosen: list[keras.callbacks.Callback] = [EpochTimer()]
-    if t.resume:
-        chosen.append(keras.callbacks.BackupAndRestore(str(paths.backup_dir / "checkpoint")))
     if t.early_stopping_patience is not None or t.restore_best:
         chosen.append(
             keras.callbacks.EarlyStopping(
@@ -116,6 +127,11 @@ def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callb
         )
     chosen.append(keras.callbacks.CSVLogger(str(live_history(paths, t)), append=resuming))
     chosen.append(tracking.epoch_callback())
+    if t.resume:
+        backup = keras.callbacks.BackupAndRestore(
+            str(paths.backup_dir / "checkpoint"), double_checkpoint=True
+        )
+        chosen.append(backup)
     return chosen
 
 
@@ -140,6 +156,8 @@ def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Mo
         jit_compile=t.jit_compile,
     )
     paths.train_dir.mkdir(parents=True, exist_ok=True)
+    if resuming:
+        trim_history(paths, t)
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
     print(
         f"train: {cfg.model.name}, {len(y_train)} images, {t.epochs} epochs, batch {t.batch_size}, "

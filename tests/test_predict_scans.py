@@ -90,13 +90,14 @@ def test_a_big_folder_streams_in_chunks_and_loses_nothing(workspace, tmp_path, c
     for i in range(2 * predict_scans.CHUNK + 50):
         source = samples[i % len(samples)]
         shutil.copy(source, many / f"{i:04d}{source.suffix}")
-    (many / "0100.png").write_bytes(b"broken")
+    broken = next(many.glob("0100.*"))
+    broken.write_bytes(b"broken")
     cfg.scans.dir = str(many)
     cfg.scans.gallery_max = 5
     summary = predict_scans.run(cfg, paths)
     assert summary["images"] == 2 * predict_scans.CHUNK + 50 and summary["errors"] == 1
     table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
-    assert table.loc[table["file"] == "0100.png", "error"].item().startswith("not a readable")
+    assert table.loc[table["file"] == broken.name, "error"].item().startswith("not a readable")
     progress = [line for line in capsys.readouterr().out.splitlines() if "/562 images" in line]
     assert progress == [
         "predict-scans: 256/562 images",

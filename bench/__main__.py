@@ -28,6 +28,7 @@ def main() -> None:
         if "train" in only:
             rows, records = training.throughput()
             results["throughput"] = records
+            common.save(results)
             out.append(
                 common.table(
                     "Training throughput: plain recipe (NumPy, batch 64, fp32) vs pipeline "
@@ -50,6 +51,7 @@ def main() -> None:
             )
             acc = training.equal_epochs_accuracy()
             results["equal_epochs"] = acc
+            common.save(results)
             out.append(
                 common.table(
                     "seed_blog_cnn on full MNIST, 5 epochs each",
@@ -66,6 +68,7 @@ def main() -> None:
             )
             fast = training.time_to_99()
             results["time_to_99"] = fast
+            common.save(results)
             out.append(
                 common.table(
                     "Fastest preset to >= 99.0% test accuracy (full MNIST)",
@@ -84,6 +87,7 @@ def main() -> None:
         if "overhead" in only:
             rows, measured = overhead.measure()
             results["overhead"] = measured
+            common.save(results)
             out.append(common.table("Stage overhead", ["what", "seconds"], rows))
         if "scans" in only or "memory" in only:
             rows, measured = scans.measure() if "scans" in only else ([], {})
@@ -94,9 +98,9 @@ def main() -> None:
             out.append(common.table("predict-scans and memory", ["what", "value"], rows))
     finally:
         common.cleanup()
+        print("\n".join(out))
     results["bench_wall_s"] = round(time.time() - started)
     path = common.save(results)
-    print("\n".join(out))
     print(f"\n(bench took {results['bench_wall_s']} s; results in {path})")
 
 

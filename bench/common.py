@@ -94,7 +94,12 @@ def table(title: str, header: list[str], rows: list[list]) -> str:
 
 
 def save(results: dict) -> Path:
+    """Merge `results` into bench/results/latest.json (sections measured earlier are kept)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "latest.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    try:
+        merged = json.loads(path.read_text())
+    except (OSError, ValueError):
+        merged = {}
+    path.write_text(json.dumps(merged | results, indent=2) + "\n")
     return path

@@ -1,6 +1,7 @@
 """The real pipeline: `dvc repro` in a copy of the repo on tiny real MNIST, checked end to end."""
 
 import json
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -94,6 +95,25 @@ def test_dvc_repro_runs_all_stages_and_logs_one_mlflow_run(project_copy, mnist_r
     assert len(client.search_runs([experiment.experiment_id])) == 2
     table = run(["dvc", "exp", "show", "--json"], project_copy).stdout
     assert "seed_lab_cnn" in table
+
+    # a queued experiment runs in DVC's temporary copy; its MLflow run lands in this store
+    sets = [f"-S{o}" for o in overrides]
+    run(["dvc", "exp", "run", "--queue", *sets, "-S", "train.epochs=2"], project_copy)
+    run(["dvc", "queue", "start"], project_copy)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = run(["dvc", "queue", "status"], project_copy).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert "Success" in status, status
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [
+        "seed_blog_cnn-e1",
+        "seed_blog_cnn-e2",
+        "seed_lab_cnn-e1",
+    ]
+    assert not list((project_copy / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
 def test_bad_override_fails_with_one_line(project_copy):

@@ -9,12 +9,15 @@ an error row; every other file is still predicted.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
-from PIL import Image
 
 from digitpipe import plots, scanprep, tracking
 from digitpipe.config import load_params
@@ -33,6 +36,7 @@ COLUMNS = [
     "error",
 ]
 CHUNK = 256  # pictures normalised and predicted at a time: memory stays bounded
+POOL_FROM = 400  # from this many pictures on, normalise in worker processes (start-up ~2 s)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -74,21 +78,15 @@ def load_model(cfg: DictConfig, paths: Paths):
     return tracking.load_keras_model(cfg, paths, cfg.scans.model_uri)
 
 
-def read_chunk(model, files: list[Path], split: bool, thumbnails_wanted: int) -> list[dict]:
+def read_chunk(
+    model, files: list[Path], split: bool, thumbnails_wanted: int, pool: Executor | None = None
+) -> list[dict]:
     """Per file: its digits' 28x28 inputs, predictions and confidences, or an error."""
-    results = []
-    for k, path in enumerate(files):
-        result: dict = {"inputs": [], "thumb": None, "error": ""}
-        try:
-            gray = scanprep.load_gray(path)
-            if k < thumbnails_wanted:
-                small = Image.fromarray((gray * 255).astype(np.uint8))
-                small.thumbnail((96, 56))
-                result["thumb"] = np.asarray(small)
-            result["inputs"] = scanprep.normalize_digits(gray, split=split)
-        except scanprep.ScanError as exc:
-            result["error"] = str(exc)
-        results.append(result)
+    wanted = [k < thumbnails_wanted for k in range(len(files))]
+    splits = [split] * len(files)
+    args = (scanprep.read_digits, files, splits, wanted)
+    read = pool.map(*args, chunksize=16) if pool is not None else map(*args)
+    results = [{"inputs": inputs, "thumb": thumb, "error": error} for inputs, thumb, error in read]
     batch = [x for r in results for x in r["inputs"]]
     probs = model.predict(np.stack(batch)[..., None], batch_size=CHUNK, verbose=0) if batch else []
     at = 0
@@ -97,6 +95,14 @@ def read_chunk(model, files: list[Path], split: bool, thumbnails_wanted: int) ->
         r["digits"] = [(int(p.argmax()), float(p.max())) for p in probs[at : at + n]]
         at += n
     return results
+
+
+def worker_pool(files: int) -> Executor | None:
+    """Processes for normalising a big folder on every core (not worth starting for a few)."""
+    cores = os.cpu_count() or 1
+    if files < POOL_FROM or cores < 2:
+        return None
+    return ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
 
 
 def row(name: str, result: dict, labels: dict, min_confidence: float) -> tuple:
@@ -168,21 +174,22 @@ def run(cfg: DictConfig, paths: Paths, out_dir: Path | None = None) -> dict:
     out = out_dir or paths.scans_out_dir
 
     rows, gallery_rows = [], []
-    for start in range(0, len(files), CHUNK):
-        chunk = files[start : start + CHUNK]
-        wanted = max(0, cfg.scans.gallery_max - len(gallery_rows))
-        for path, result in zip(
-            chunk, read_chunk(model, chunk, cfg.scans.split_digits, wanted), strict=True
-        ):
-            name = path.relative_to(folder).as_posix()
-            values = row(name, result, labels, cfg.scans.min_confidence)
-            rows.append(values)
-            if len(gallery_rows) < cfg.scans.gallery_max:
-                inputs = result["inputs"]
-                shown = np.concatenate(inputs, axis=1) if inputs else None
-                gallery_rows.append((result["thumb"], shown, caption(name, values)))
-        if len(files) > CHUNK:
-            print(f"predict-scans: {min(start + CHUNK, len(files))}/{len(files)} images")
+    pool = worker_pool(len(files))
+    with pool or nullcontext():
+        for start in range(0, len(files), CHUNK):
+            chunk = files[start : start + CHUNK]
+            wanted = max(0, cfg.scans.gallery_max - len(gallery_rows))
+            results = read_chunk(model, chunk, cfg.scans.split_digits, wanted, pool)
+            for path, result in zip(chunk, results, strict=True):
+                name = path.relative_to(folder).as_posix()
+                values = row(name, result, labels, cfg.scans.min_confidence)
+                rows.append(values)
+                if len(gallery_rows) < cfg.scans.gallery_max:
+                    inputs = result["inputs"]
+                    shown = np.concatenate(inputs, axis=1) if inputs else None
+                    gallery_rows.append((result["thumb"], shown, caption(name, values)))
+            if len(files) > CHUNK:
+                print(f"predict-scans: {min(start + CHUNK, len(files))}/{len(files)} images")
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"correct": "boolean"})
     summary = summarise(table)
 

@@ -1,6 +1,8 @@
 """Scan-like augmentation: each transform changes the digit in the way it claims."""
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from digitpipe import augment
@@ -33,12 +35,17 @@ def test_elastic_moves_ink_but_keeps_it():
     assert np.array_equal(augment.elastic(x, probability=0.0).numpy(), x.numpy())
 
 
-def test_batch_augmenter_keeps_shapes_range_and_labels():
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_batch_augmenter_keeps_shapes_range_and_labels(policy):
     cfg = compose(REPO / "conf", ["train.augment.enabled=true"]).train.augment
-    apply = augment.batch_augmenter(cfg, seed=3)
+    keras.mixed_precision.set_dtype_policy(policy)  # the fast path trains in bf16
+    try:
+        apply = augment.batch_augmenter(cfg, seed=3)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
     x, y = bar_batch(), tf.one_hot(tf.range(8) % 10, 10)
     out_x, out_y = apply(x, y)
-    assert out_x.shape == x.shape
+    assert out_x.shape == x.shape and out_x.dtype == tf.float32
     assert float(tf.reduce_min(out_x)) >= 0.0 and float(tf.reduce_max(out_x)) <= 1.0
     assert np.array_equal(out_y.numpy(), y.numpy())
     assert np.abs(out_x.numpy() - x.numpy()).mean() > 0.01

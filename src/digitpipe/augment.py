@@ -73,11 +73,13 @@ def noise(x: tf.Tensor, std: float) -> tf.Tensor:
 
 def batch_augmenter(cfg: DictConfig, seed: int):
     """A function (x, y) -> (x', y) for tf.data's map, built from train.augment."""
+    # Data preparation stays in float32 whatever the model's compute policy (bf16 on the fast path).
+    options = {"fill_mode": "constant", "seed": seed, "dtype": "float32"}
     geometry = keras.Sequential(
         [
-            keras.layers.RandomRotation(cfg.rotation_deg / 360, fill_mode="constant", seed=seed),
-            keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", seed=seed),
-            keras.layers.RandomZoom(cfg.zoom, fill_mode="constant", seed=seed),
+            keras.layers.RandomRotation(cfg.rotation_deg / 360, **options),
+            keras.layers.RandomTranslation(cfg.shift, cfg.shift, **options),
+            keras.layers.RandomZoom(cfg.zoom, **options),
         ]
     )
 

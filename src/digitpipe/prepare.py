@@ -8,9 +8,8 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from digitpipe import dataset, idx, mnist_source
-from digitpipe.config import load_params
-from digitpipe.errors import cli
 from digitpipe.paths import Paths
+from digitpipe.stage import run_stage
 
 
 def run(cfg: DictConfig, paths: Paths) -> dict:
@@ -37,11 +36,5 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     return counts
 
 
-@cli
-def main() -> None:
-    paths = Paths.here()
-    run(load_params(paths.params_file), paths)
-
-
 if __name__ == "__main__":
-    main()
+    run_stage(run)

@@ -21,10 +21,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from digitpipe import predict_scans, scanprep
-from digitpipe.config import load_params
-from digitpipe.errors import cli
 from digitpipe.paths import Paths
 from digitpipe.sample_scans import on_paper, place, strokes
+from digitpipe.stage import run_stage
 
 Rng = np.random.Generator
 
@@ -164,11 +163,5 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     return summary
 
 
-@cli
-def main() -> None:
-    paths = Paths.here()
-    run(load_params(paths.params_file), paths)
-
-
 if __name__ == "__main__":
-    main()
+    run_stage(run)

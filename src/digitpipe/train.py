@@ -13,9 +13,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from digitpipe import dataset, models, plots, tracking
-from digitpipe.config import load_params
-from digitpipe.errors import cli
 from digitpipe.paths import Paths
+from digitpipe.stage import run_stage
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -220,11 +219,5 @@ def run(
     return summary
 
 
-@cli
-def main() -> None:
-    paths = Paths.here()
-    run(load_params(paths.params_file), paths)
-
-
 if __name__ == "__main__":
-    main()
+    run_stage(run)

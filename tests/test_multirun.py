@@ -40,6 +40,9 @@ def test_two_job_sweep_gives_two_runs(project_copy, mnist_raw, tmp_path):
         assert r.info.status == "FINISHED"
         assert r.data.metrics["test_accuracy"] > 0.5
         assert f"model={r.data.tags['architecture']}" in r.data.tags["hydra_overrides"]
+    # a store given by MLFLOW_TRACKING_URI keeps its artifacts beside its database
+    assert list((tmp_path / "artifacts").rglob("confusion_matrix.png"))
+    assert not list((project_copy / "mlruns").rglob("confusion_matrix.png"))
     for job in ("0", "1"):
         assert (sweep_dir / job / "outputs" / "evaluate" / "metrics.json").is_file()
         assert (sweep_dir / job / ".hydra" / "overrides.yaml").is_file()

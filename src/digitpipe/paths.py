@@ -133,7 +133,3 @@ class Paths:
     @property
     def default_tracking_uri(self) -> str:
         return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
-
-    @property
-    def artifact_root_uri(self) -> str:
-        return (self.mlruns_dir / "artifacts").as_uri()

@@ -55,16 +55,17 @@ def tracking_uri(cfg: DictConfig, paths: Paths) -> str:
 def configure(cfg: DictConfig, paths: Paths) -> str:
     """Point MLflow at the store (creating/migrating it) and make sure the experiment exists."""
     uri = tracking_uri(cfg, paths)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    location = None  # a tracking server decides where artifacts go
+    if uri.startswith("sqlite:///"):  # a local store keeps its artifacts beside its database
+        database = Path(uri.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
+        location = (database.parent / "artifacts").as_uri()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     name = cfg.mlflow.experiment_name
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    # A local store keeps artifacts under mlruns/ beside the database; a server decides itself.
-    location = paths.artifact_root_uri if uri == paths.default_tracking_uri else None
     try:
         return client.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel job

@@ -169,10 +169,6 @@ def log_files(*files: Path, folder: str | None = None) -> None:
         retry_when_locked(mlflow.log_artifact)(str(file), artifact_path=folder)
 
 
-def log_dict(data: dict, name: str) -> None:
-    retry_when_locked(mlflow.log_dict)(data, name)
-
-
 @contextlib.contextmanager
 def _keras_example_folder_fix() -> Iterator[None]:
     """mlflow.keras.save_model writes input_example.json before creating the model folder

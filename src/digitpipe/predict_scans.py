@@ -166,11 +166,13 @@ def caption(name: str, row_values: tuple) -> str:
     return f"{name}\n→ {prediction}{unsure} ({confidence:.2f}){mark}"
 
 
-def run(cfg: DictConfig, paths: Paths, out_dir: Path | None = None) -> dict:
+def run(cfg: DictConfig, paths: Paths, out_dir: Path | None = None, model=None) -> dict:
+    """Read every picture of scans.dir; `model` (default: load_model) may be passed in by a
+    caller that needs it again afterwards, so it is loaded once."""
     folder = paths.resolve_user_path(cfg.scans.dir)
     files = list_images(folder)
     labels = read_labels(folder, cfg.scans.labels_file)
-    model = load_model(cfg, paths)
+    model = model if model is not None else load_model(cfg, paths)
     out = out_dir or paths.scans_out_dir
 
     rows, gallery_rows = [], []

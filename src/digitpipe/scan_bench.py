@@ -96,10 +96,10 @@ def number(digits8: list, rng: Rng) -> Image.Image:
     """A written number: digits side by side with uneven gaps (sometimes touching)."""
     size = 60
     inks = [strokes(d, size, rng) for d in digits8]
-    crops = [
-        ink[:, np.flatnonzero(ink.max(0) > 0.3)[0] : np.flatnonzero(ink.max(0) > 0.3)[-1] + 1]
-        for ink in inks
-    ]
+    crops = []
+    for ink in inks:
+        columns = np.flatnonzero(ink.max(0) > 0.3)
+        crops.append(ink[:, columns[0] : columns[-1] + 1])
     gaps = [int(rng.integers(-2, 14)) for _ in crops]
     width = sum(c.shape[1] for c in crops) + sum(max(g, 0) for g in gaps) + 40
     row = np.zeros((size, width), dtype=np.float32)
@@ -151,8 +151,9 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     bench_cfg = cfg.copy()
     bench_cfg.scans.dir = str(folder)
     bench_cfg.scans.labels_file = "labels.csv"
-    summary = predict_scans.run(bench_cfg, paths, out_dir=paths.scan_bench_out_dir)
-    naive = naive_accuracy(predict_scans.load_model(cfg, paths), folder, labels)
+    model = predict_scans.load_model(cfg, paths)
+    summary = predict_scans.run(bench_cfg, paths, out_dir=paths.scan_bench_out_dir, model=model)
+    naive = naive_accuracy(model, folder, labels)
     summary["naive_by_case"] = naive
     summary["naive_accuracy"] = round(float(np.mean([naive[c] for c in labels["case"]])), 4)
     metrics_file = paths.scan_bench_out_dir / "metrics.json"

@@ -1,12 +1,16 @@
 # Two commands matter: `make run` (the main job) and `make test` (the test suite).
-# Both create .venv and install everything on first use.
+# Both create .venv and install everything on first use. `make help` lists every target.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint ui params scans bench clean
+.PHONY: help install run test test-fast lint ui params scans bench clean
+.DEFAULT_GOAL := help
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +18,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP)  ## create .venv and install the project with its tools
 
-run: install  ## the main job: prepare → train → evaluate → predict-scans on the default config
+run: install  ## the main job: dvc repro (prepare → train → evaluate → predict-scans → scan-benchmark)
 	$(BIN)/dvc repro
 
-test: install  ## the whole test suite (tiny data, 1 epoch)
+test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra)
 	$(BIN)/python -m pytest -q
 
-lint: install
+test-fast: install  ## the quick part of the suite (no training): pytest -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install  ## ruff check + format check
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
@@ -30,14 +37,14 @@ ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
-params: install  ## recompose params.yaml from conf/ (after editing conf/)
-	$(BIN)/python -m digitpipe.params
+params: install  ## recompose params.yaml from conf/ (after editing conf/), e.g. make params ARGS=model=lenet5
+	$(BIN)/python -m digitpipe.commands.params $(ARGS)
 
 scans: install  ## regenerate the committed sample scans in data/scans
-	$(BIN)/python -m digitpipe.sample_scans --out data/scans
+	$(BIN)/python -m digitpipe.commands.make_scans --out data/scans
 
 bench: install  ## speed and memory benchmarks (not part of the tests)
 	$(BIN)/python -m bench
 
-clean:
-	rm -rf outputs multirun reports data/prepared
+clean:  ## remove outputs, sweeps, reports and prepared data
+	rm -rf outputs multirun reports data/prepared data/scan-benchmark

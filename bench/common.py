@@ -81,7 +81,16 @@ def machine() -> str:
         pass
     import tensorflow as tf
 
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, TF {tf.__version__}"
+    from digitpipe import precision
+
+    flags = sorted(f for f in precision.cpu_flags() if f.startswith(("avx", "amx", "fma")))
+    chosen = precision.for_this_machine("auto")
+    devices = ", ".join(d.device_type for d in tf.config.list_physical_devices()) or "CPU"
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, TF {tf.__version__}; "
+        f"devices: {devices}; CPU flags: {' '.join(flags) or 'none'}; "
+        f"train.mixed_precision=auto chooses {chosen.policy} ({chosen.reason})"
+    )
 
 
 def table(title: str, header: list[str], rows: list[list]) -> str:

@@ -7,10 +7,18 @@ import subprocess
 from pathlib import Path
 
 from bench.common import REPO, env, scratch, timed
-from digitpipe import mnist_source
 from digitpipe.config import compose
+from digitpipe.mnist import source as mnist_source
 
-ENTRY_POINTS = ["prepare", "train", "evaluate", "predict_scans", "compare", "params", "experiment"]
+ENTRY_POINTS = [
+    "stages.prepare",
+    "stages.train",
+    "stages.evaluate",
+    "stages.predict_scans",
+    "commands.compare",
+    "commands.params",
+    "commands.sweep",
+]
 
 
 def project_copy() -> Path:
@@ -38,7 +46,7 @@ def measure() -> tuple[list[list], dict]:
     py = ["python", "-m"]
     rows, results = [], {}
 
-    prepare_s, _ = timed([*py, "digitpipe.prepare"], project)  # default params: full MNIST
+    prepare_s, _ = timed([*py, "digitpipe.stages.prepare"], project)  # default params: full MNIST
     rows.append(["prepare, raw MNIST cached (full data)", f"{prepare_s:.2f}"])
     results["prepare_cached_s"] = round(prepare_s, 2)
 
@@ -50,7 +58,11 @@ def measure() -> tuple[list[list], dict]:
         "mlflow.log_model=false",
     ]
     subprocess.run(
-        [*py, "digitpipe.params", *tiny], cwd=project, env=env(), check=True, capture_output=True
+        [*py, "digitpipe.commands.params", *tiny],
+        cwd=project,
+        env=env(),
+        check=True,
+        capture_output=True,
     )
     subprocess.run(["dvc", "repro", "-q"], cwd=project, env=env(), check=True, capture_output=True)
     noop_s, done = timed(["dvc", "repro"], project, repeat=3)
@@ -62,11 +74,11 @@ def measure() -> tuple[list[list], dict]:
         seconds, _ = timed(["python", "-c", f"import digitpipe.{module}"], project, repeat=3)
         rows.append([f"import digitpipe.{module} (median of 3)", f"{seconds:.2f}"])
         results[f"import_{module}_s"] = round(seconds, 2)
-    error_s, done = timed([*py, "digitpipe.params", "model=foo"], project, repeat=3)
+    error_s, done = timed([*py, "digitpipe.commands.params", "model=foo"], project, repeat=3)
     assert done.returncode == 2
     rows.append(["config error (`params model=foo`) to exit", f"{error_s:.2f}"])
     results["config_error_s"] = round(error_s, 2)
-    help_s, _ = timed([*py, "digitpipe.compare", "--help"], project, repeat=3)
+    help_s, _ = timed([*py, "digitpipe.commands.compare", "--help"], project, repeat=3)
     rows.append(["`compare --help`", f"{help_s:.2f}"])
     results["compare_help_s"] = round(help_s, 2)
     return rows, results

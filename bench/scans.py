@@ -9,15 +9,16 @@ import keras
 from omegaconf import OmegaConf
 
 from bench.common import REPO, env, peak_rss_mib, scratch, timed
-from digitpipe import models, predict_scans, sample_scans
+from digitpipe import models
 from digitpipe.config import compose
 from digitpipe.paths import Paths
+from digitpipe.scans import normalise, read, synthetic
 
 
 def scan_folder(n_per_digit: int) -> tuple:
     folder = scratch() / f"scans-{n_per_digit * 10}"
     if not folder.exists():
-        sample_scans.make(folder, per_digit=n_per_digit, seed=7)
+        synthetic.make(folder, per_digit=n_per_digit, seed=7)
     return folder
 
 
@@ -37,21 +38,26 @@ def measure() -> tuple[list[list], dict]:
     thousand = scan_folder(100)
     paths = workspace_with_model(thousand)
     model = models.load(paths.model_file)
-    files = predict_scans.list_images(thousand)
-    predict_scans.read_chunk(model, files[:32], True, 0)  # warm-up: the first predict traces
-    pool = predict_scans.worker_pool(len(files))
+    files = read.list_images(thousand)
+    warm = [normalise.read_digits(f, True, False) for f in files[:32]]
+    read.predict_chunk(model, warm)  # warm-up: the first predict traces
+    pool = read.worker_pool(len(files))
     with pool:
-        list(pool.map(predict_scans.scanprep.read_digits, files[:4], [True] * 4, [False] * 4))
+        list(pool.map(normalise.read_digits, files[:4], [True] * 4, [False] * 4))
         start = time.perf_counter()  # workers up: measure reading, normalising, predicting
-        for i in range(0, len(files), predict_scans.CHUNK):
-            chunk = files[i : i + predict_scans.CHUNK]
-            predict_scans.read_chunk(model, chunk, True, 0, pool)
+        for i in range(0, len(files), read.CHUNK):
+            chunk = files[i : i + read.CHUNK]
+            pictures = list(pool.map(normalise.read_digits, chunk, [True] * len(chunk),
+                                     [False] * len(chunk), chunksize=16))  # fmt: skip
+            read.predict_chunk(model, pictures)
     rate = len(files) / (time.perf_counter() - start)
 
     hundred = scan_folder(10)
     small = workspace_with_model(hundred)
-    end_to_end, _ = timed(["python", "-m", "digitpipe.predict_scans"], small.workspace, repeat=3)
-    rss_1000 = peak_rss_mib(["python", "-m", "digitpipe.predict_scans"], paths.workspace)
+    end_to_end, _ = timed(
+        ["python", "-m", "digitpipe.stages.predict_scans"], small.workspace, repeat=3
+    )
+    rss_1000 = peak_rss_mib(["python", "-m", "digitpipe.stages.predict_scans"], paths.workspace)
     rows = [
         ["predict-scans after model load (1,000 scans)", f"{rate:.0f} images/s"],
         ["predict-scans end to end, 100 scans (median of 3)", f"{end_to_end:.2f} s"],
@@ -69,12 +75,12 @@ def train_peak_rss() -> tuple[list[list], dict]:
     """Peak RSS of the train stage on full MNIST (default config, one epoch)."""
     paths = Paths(workspace=scratch() / "rss-train", root=REPO)
     cfg = compose(REPO / "conf", ["train.epochs=1", "mlflow.log_model=false", "train.verbose=0"])
-    from digitpipe import prepare
+    from digitpipe.stages import prepare
 
     prepare.run(cfg, paths)
     (paths.workspace / "dvc.yaml").write_text("stages: {}\n")
     (paths.workspace / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
-    rss = peak_rss_mib(["python", "-m", "digitpipe.train"], paths.workspace)
+    rss = peak_rss_mib(["python", "-m", "digitpipe.stages.train"], paths.workspace)
     subprocess.run(["true"], env=env())
     return [["peak RSS, train on full MNIST (1 epoch)", f"{rss:.0f} MiB"]], {
         "train_full_peak_rss_mib": round(rss)

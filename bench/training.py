@@ -8,9 +8,11 @@ import keras
 import pandas as pd
 
 from bench.common import REPO, scratch
-from digitpipe import dataset, models, prepare, train
+from digitpipe import models
 from digitpipe.config import compose
+from digitpipe.mnist import splits
 from digitpipe.paths import Paths
+from digitpipe.stages import prepare, train
 
 ARCHITECTURES = ["seed_blog_cnn", "seed_lab_cnn", "keras_convnet", "lenet5", "digitnet"]
 
@@ -25,7 +27,7 @@ def workspace(name: str, overrides: list[str]) -> tuple[Paths, list[str]]:
 def plain_recipe(model_name: str, paths: Paths, epochs: int) -> tuple[keras.Model, list[float]]:
     """The origin's recipe: model.fit on NumPy arrays, Adam, batch 64, float32, defaults."""
     cfg = compose(REPO / "conf", [f"model={model_name}"])
-    x, y = dataset.load(paths.prepared_dir, "train")
+    x, y = splits.load(paths.prepared_dir, "train")
     keras.mixed_precision.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     model = models.build(cfg.model)
@@ -49,7 +51,7 @@ def pipeline(overrides: list[str], paths: Paths) -> tuple[dict, list[float]]:
 
 
 def test_accuracy(model: keras.Model, paths: Paths) -> float:
-    x, y = dataset.load(paths.prepared_dir, "test")
+    x, y = splits.load(paths.prepared_dir, "test")
     return float((model.predict(x, batch_size=1024, verbose=0).argmax(1) == y).mean())
 
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from digitpipe import augment
 from digitpipe.config import compose
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 
 def bar_batch(n=8):

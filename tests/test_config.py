@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from digitpipe.config import compose, flatten, load_params, run_name, validate
 from digitpipe.errors import UserError
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
 
@@ -43,16 +43,37 @@ def test_every_model_config_validates(model):
     [
         (["train.epochs=0"], "train.epochs=0"),
         (["train.batch_size=-1"], "train.batch_size"),
-        (["train.optimizer=adagrad"], "train.optimizer"),
         (["data.train_limit=50"], "data.train_limit"),
         (["train.epochs=five"], "train.epochs"),
         (["+train.epoch=3"], "train.epoch"),
-        (["model.layers.0.type=Conv9D"], "model.layers[0].type"),
+        (["train.mixed_precision=bf16"], "train.mixed_precision"),
     ],
 )
 def test_bad_values_name_the_key(overrides, expected):
     with pytest.raises(UserError) as error:
         compose(REPO / "conf", overrides)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["train.optimizer=adagradd"], "train.optimizer='adagradd': not a Keras optimizer"),
+        (["train.loss=hinge_loss"], "train.loss='hinge_loss': not a Keras loss"),
+        (["model.layers.0.type=Conv9D"], "model.layers[0].type='Conv9D': no such keras layer"),
+        (["model.layers.0.kernel_size=40"], "model.layers[0] (Conv2D) does not fit its input"),
+        (["+model.layers.0.filterz=3"], "model.layers[0] (Conv2D)"),
+    ],
+)
+def test_what_only_keras_knows_fails_as_one_line_when_the_model_is_built(overrides, expected):
+    """Keras's own registries are the option lists: checked when train builds the model,
+    before any file or MLflow run exists."""
+    from digitpipe.stages.train import compiled_model
+
+    cfg = compose(REPO / "conf", overrides)
+    with pytest.raises(UserError) as error:
+        compiled_model(cfg, train_images=1000)
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -83,9 +104,14 @@ def test_flatten_gives_dotted_mlflow_params():
 
 def test_stage_cli_reports_user_error_without_traceback(tmp_path):
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    (tmp_path / "params.yaml").write_text("train: {epochs: 0}\n")
+    params = OmegaConf.load(REPO / "params.yaml")
+    params.train.epochs = 0
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params))
     done = subprocess.run(
-        [sys.executable, "-m", "digitpipe.prepare"], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "digitpipe.stages.prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: config: train.epochs=0 is invalid: must be >= 1")

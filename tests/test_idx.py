@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from digitpipe import idx
+from digitpipe.mnist import idx
 
 
 def test_roundtrip_keeps_shape_and_values():

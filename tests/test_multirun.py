@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from tests.conftest import run, tiny_overrides
+from tests.helpers.project import run, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ def test_two_job_sweep_gives_two_runs(project_copy, mnist_raw, tmp_path):
         [
             "python",
             "-m",
-            "digitpipe.experiment",
+            "digitpipe.commands.sweep",
             "-m",
             "model=seed_blog_cnn,seed_lab_cnn",
             *tiny_overrides(mnist_raw),
@@ -54,7 +54,7 @@ def test_optuna_search_maximises_validation_accuracy(project_copy, mnist_raw, tm
         [
             "python",
             "-m",
-            "digitpipe.experiment",
+            "digitpipe.commands.sweep",
             "hparams_search=digitnet_optuna",
             "hydra.sweeper.n_trials=2",
             *tiny_overrides(mnist_raw),

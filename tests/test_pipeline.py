@@ -1,4 +1,5 @@
-"""The real pipeline: `dvc repro` in a copy of the repo on tiny real MNIST, checked end to end."""
+"""The real pipeline: `dvc repro` once in a copy of the repo on tiny real MNIST, then what a
+user sees of it, one promise per test."""
 
 import json
 import time
@@ -8,116 +9,195 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from digitpipe.config import compose
-from tests.conftest import REPO, run, tiny_overrides
+from digitpipe.stages import pipeline
+from tests.helpers.project import REPO, copy_project, run, store, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
 
-def test_dvc_repro_runs_all_stages_and_logs_one_mlflow_run(project_copy, mnist_raw):
-    overrides = tiny_overrides(mnist_raw)
-    run(["python", "-m", "digitpipe.params", *overrides], project_copy)
-    first = run(["dvc", "repro"], project_copy)
-    for stage in ("prepare", "train", "evaluate", "predict-scans"):
-        assert f"Running stage '{stage}'" in first.stdout
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory, mnist_raw):
+    """A project copy after `params` with the tiny overrides and one `dvc repro`."""
+    project = copy_project(tmp_path_factory.mktemp("repro") / "project")
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)], project)
+    done = run(["dvc", "repro"], project)
+    return project, done
 
-    out = project_copy / "outputs"
+
+@pytest.fixture(scope="module")
+def mlrun(repro):
+    project, _ = repro
+    client = MlflowClient(store(project))
+    experiment = client.get_experiment_by_name("digitpipe")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1, "one pipeline run is one MLflow run"
+    return client, experiment, runs[0]
+
+
+def test_dvc_repro_runs_every_stage_of_the_one_pipeline_definition(repro):
+    project, done = repro
+    stages = list(pipeline(project / "dvc.yaml"))
+    assert stages == ["prepare", "train", "evaluate", "predict-scans", "scan-benchmark"]
+    started = [line for line in done.stdout.splitlines() if line.startswith("Running stage")]
+    assert started == [f"Running stage '{stage}':" for stage in stages]
+
+
+def test_every_stage_writes_its_outputs(repro):
+    project, _ = repro
+    out = project / "outputs"
     for path in (
         "train/model.keras",
         "train/history.csv",
         "train/curves.png",
+        "train/model.png",
+        "train/model_summary.txt",
         "evaluate/metrics.json",
         "evaluate/confusion.csv",
         "evaluate/mistakes.png",
         "evaluate/confusion_matrix.png",
+        "evaluate/predictions_sample.png",
+        "evaluate/true_vs_predicted.png",
         "evaluate/classification_report.txt",
         "scans/predictions.csv",
         "scans/gallery.png",
+        "scan-benchmark/metrics.json",
+        "scan-benchmark/gallery.png",
     ):
         assert (out / path).is_file(), path
-    metrics = json.loads((out / "evaluate" / "metrics.json").read_text())["test"]
+    summary = (out / "train" / "model_summary.txt").read_text()
+    assert "conv2d" in summary.lower() and "Total params" in summary
+
+
+def test_tiny_training_learns_and_the_splits_have_the_asked_sizes(repro):
+    project, _ = repro
+    metrics = json.loads((project / "outputs" / "evaluate" / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] > 0.8  # 3k images, 1 epoch: well above chance (0.1)
-    counts = json.loads((project_copy / "data" / "prepared" / "class_counts.json").read_text())
+    counts = json.loads((project / "data" / "prepared" / "class_counts.json").read_text())
     assert counts["test"]["total"] == 1000 and counts["val"]["total"] == 500
 
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], project_copy).stdout)
-    flat = json.dumps(shown)
-    assert '"accuracy"' in flat and '"images"' in flat
-    plots = run(["dvc", "plots", "show", "--json"], project_copy).stdout
-    assert "Test confusion matrix" in plots
 
-    # one MLflow run in the project's own store, with everything every stage logged
-    client = MlflowClient(f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("digitpipe")
-    runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 1
-    mlrun = runs[0]
-    assert mlrun.info.run_name == "seed_blog_cnn-e1"
-    assert mlrun.data.params["train.epochs"] == "1"
-    assert mlrun.data.params["model.layers.0.type"] == "Conv2D"
-    assert mlrun.data.tags["architecture"] == "seed_blog_cnn"
-    assert len(mlrun.data.tags["git_commit"]) == 40
-    assert mlrun.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
-    assert "scan_accuracy" in mlrun.data.metrics
-    history = client.get_metric_history(mlrun.info.run_id, "val_accuracy")
+def test_dvc_metrics_and_plots_show_the_results(repro):
+    project, _ = repro
+    shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout))
+    assert '"accuracy"' in shown and '"images"' in shown and '"naive_accuracy"' in shown
+    plots = run(["dvc", "plots", "show", "--json"], project).stdout
+    for name in ("Test confusion matrix", "model.png", "predictions_sample.png"):
+        assert name in plots, name
+
+
+def test_the_mlflow_run_holds_config_metrics_and_artifacts_of_every_stage(repro, mlrun):
+    project, _ = repro
+    client, experiment, found = mlrun
+    metrics = json.loads((project / "outputs" / "evaluate" / "metrics.json").read_text())["test"]
+    assert found.info.status == "FINISHED"  # every tracked stage done
+    assert found.info.run_name == "seed_blog_cnn-e1"
+    assert found.data.params["train.epochs"] == "1"
+    assert found.data.params["model.layers.0.type"] == "Conv2D"
+    assert not [p for p in found.data.params if p.startswith("optimizer_")]
+    assert found.data.tags["architecture"] == "seed_blog_cnn"
+    assert len(found.data.tags["mlflow.source.git.commit"]) == 40
+    assert found.data.tags["precision"] in ("float32", "mixed_bfloat16")
+    note = found.data.tags["mlflow.note.content"]
+    assert note.startswith("**seed_blog_cnn**, 1 epochs") and "test accuracy" in note
+    assert found.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert "scan_accuracy" in found.data.metrics
+    assert "scan_benchmark_naive_accuracy" in found.data.metrics
+    history = client.get_metric_history(found.info.run_id, "val_accuracy")
     assert [h.step for h in history] == [0]
     artifacts = {
         a.path
-        for folder in ("", "train", "evaluate", "scans", "config")
-        for a in client.list_artifacts(mlrun.info.run_id, folder)
+        for folder in ("", "train", "evaluate", "scans", "scan-benchmark", "config")
+        for a in client.list_artifacts(found.info.run_id, folder)
     }
     for name in (
         "config/params.yaml",
         "train/history.csv",
+        "train/model.png",
+        "train/model_summary.txt",
         "evaluate/confusion_matrix.png",
         "evaluate/classification_report.txt",
         "evaluate/mistakes.png",
+        "evaluate/predictions_sample.png",
+        "evaluate/true_vs_predicted.png",
         "scans/predictions.csv",
         "scans/gallery.png",
+        "scan-benchmark/metrics.json",
     ):
         assert name in artifacts, name
-    models = client.search_logged_models([experiment.experiment_id])
-    assert len(models) == 1 and models[0].source_run_id == mlrun.info.run_id
 
-    # nothing changed: nothing runs
-    again = run(["dvc", "repro"], project_copy)
+
+def test_the_experiment_opens_on_training_runs_and_shows_its_data(mlrun):
+    client, experiment, found = mlrun
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = {i.dataset.name: i for i in found.inputs.dataset_inputs}
+    assert set(inputs) == {"mnist-train", "mnist-val", "mnist-test"}
+    assert all(i.dataset.digest and i.dataset.source for i in inputs.values())
+    contexts = {name: [t.value for t in i.tags] for name, i in inputs.items()}
+    assert contexts["mnist-train"] == ["training"] and contexts["mnist-test"] == ["testing"]
+
+
+def test_the_logged_model_is_named_after_its_architecture_with_final_metrics(mlrun):
+    client, experiment, found = mlrun
+    models = client.search_logged_models([experiment.experiment_id])
+    assert len(models) == 1 and models[0].source_run_id == found.info.run_id
+    assert models[0].name == "seed_blog_cnn"
+    linked = {m.key: m.value for m in models[0].metrics}
+    assert linked["test_accuracy"] == pytest.approx(found.data.metrics["test_accuracy"])
+    assert linked["final_val_accuracy"] == pytest.approx(found.data.metrics["final_val_accuracy"])
+
+
+def test_the_champion_is_chosen_on_validation_accuracy(mlrun):
+    client, _, found = mlrun
+    champion = client.get_model_version_by_alias("digit-classifier", "champion")
+    assert champion.tags["run_id"] == found.info.run_id
+    assert float(champion.tags["val_accuracy"]) == pytest.approx(
+        found.data.metrics["val_accuracy_final"], abs=1e-6
+    )
+
+
+def test_nothing_changed_means_nothing_runs(repro):
+    project, _ = repro
+    again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout
     assert "up to date" in again.stdout
 
-    # a DVC experiment with a Hydra override re-runs exactly what depends on it
-    exp = run(
-        ["dvc", "exp", "run", *[f"-S{o}" for o in overrides], "-S", "model=seed_lab_cnn"],
-        project_copy,
-    )
+
+def test_a_dvc_experiment_reruns_exactly_what_depends_on_its_override(repro, mlrun):
+    project, _ = repro
+    client, experiment, _ = mlrun
+    sets = [f"-S{o}" for o in tiny_overrides(REPO / "data" / "raw")]
+    exp = run(["dvc", "exp", "run", *sets, "-S", "model=seed_lab_cnn"], project)
     assert "Running stage 'prepare'" not in exp.stdout
     assert "Running stage 'train'" in exp.stdout
-    params = OmegaConf.load(project_copy / "params.yaml")
-    assert params.model.name == "seed_lab_cnn"
-    assert len(client.search_runs([experiment.experiment_id])) == 2
-    table = run(["dvc", "exp", "show", "--json"], project_copy).stdout
-    assert "seed_lab_cnn" in table
+    assert OmegaConf.load(project / "params.yaml").model.name == "seed_lab_cnn"
+    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
+    assert names == ["seed_blog_cnn-e1", "seed_lab_cnn-e1"]
+    assert "seed_lab_cnn" in run(["dvc", "exp", "show", "--json"], project).stdout
 
-    # a queued experiment runs in DVC's temporary copy; its MLflow run lands in this store
-    sets = [f"-S{o}" for o in overrides]
-    run(["dvc", "exp", "run", "--queue", *sets, "-S", "train.epochs=2"], project_copy)
-    run(["dvc", "queue", "start"], project_copy)
+
+def test_a_queued_experiment_lands_its_run_in_the_project_store(repro, mlrun):
+    """DVC runs it in a temporary copy under .dvc/tmp/exps; MLflow still logs to this project."""
+    project, _ = repro
+    client, experiment, _ = mlrun
+    sets = [f"-S{o}" for o in tiny_overrides(REPO / "data" / "raw")]
+    run(["dvc", "exp", "run", "--queue", *sets, "-S", "train.epochs=2"], project)
+    run(["dvc", "queue", "start"], project)
     deadline = time.time() + 300
     while time.time() < deadline:
-        status = run(["dvc", "queue", "status"], project_copy).stdout
+        status = run(["dvc", "queue", "status"], project).stdout
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(2)
     assert "Success" in status, status
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.info.run_name for r in runs) == [
-        "seed_blog_cnn-e1",
-        "seed_blog_cnn-e2",
-        "seed_lab_cnn-e1",
-    ]
-    assert not list((project_copy / ".dvc" / "tmp").rglob("mlflow.db"))
+    names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
+    assert "seed_blog_cnn-e2" in names
+    assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
 def test_bad_override_fails_with_one_line(project_copy):
-    done = run(["python", "-m", "digitpipe.params", "model=foo"], project_copy, check=False)
+    done = run(
+        ["python", "-m", "digitpipe.commands.params", "model=foo"], project_copy, check=False
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "model/foo" in done.stderr and "seed_lab_cnn" in done.stderr

@@ -1,16 +1,18 @@
 """predict-scans on a folder: every good image predicted, every bad one an error row."""
 
+import dataclasses
 import shutil
 
 import keras
 import pandas as pd
 import pytest
 
-from digitpipe import predict_scans
 from digitpipe.config import compose
 from digitpipe.errors import UserError
 from digitpipe.paths import Paths
-from tests.conftest import REPO
+from digitpipe.scans import read
+from digitpipe.stages import predict_scans
+from tests.helpers.project import REPO
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace):
     summary = predict_scans.run(cfg, paths)
     table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
     labels = pd.read_csv(REPO / "data" / "scans" / "labels.csv")
-    assert list(table.columns) == predict_scans.COLUMNS
+    assert list(table.columns) == [f.name for f in dataclasses.fields(read.Reading)]
     assert len(table) == len(labels) + 2  # notes.txt is not an image
     errors = table[table["error"] != ""]
     assert set(errors["file"]) == {"broken.png", "empty.jpg"}
@@ -87,7 +89,7 @@ def test_a_big_folder_streams_in_chunks_and_loses_nothing(workspace, tmp_path, c
     many = tmp_path / "many"
     many.mkdir()
     samples = sorted((REPO / "data" / "scans").glob("scan_*"))
-    for i in range(2 * predict_scans.CHUNK + 50):
+    for i in range(2 * read.CHUNK + 50):
         source = samples[i % len(samples)]
         shutil.copy(source, many / f"{i:04d}{source.suffix}")
     broken = next(many.glob("0100.*"))
@@ -95,7 +97,7 @@ def test_a_big_folder_streams_in_chunks_and_loses_nothing(workspace, tmp_path, c
     cfg.scans.dir = str(many)
     cfg.scans.gallery_max = 5
     summary = predict_scans.run(cfg, paths)
-    assert summary["images"] == 2 * predict_scans.CHUNK + 50 and summary["errors"] == 1
+    assert summary["images"] == 2 * read.CHUNK + 50 and summary["errors"] == 1
     table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
     assert table.loc[table["file"] == broken.name, "error"].item().startswith("not a readable")
     progress = [line for line in capsys.readouterr().out.splitlines() if "/562 images" in line]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import BIN, run, tiny_overrides
+from tests.helpers.project import BIN, run, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +22,8 @@ def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
         "train.epochs=6",
         "mlflow.log_model=false",
     ]
-    run(["python", "-m", "digitpipe.params", *overrides], project_copy)
-    run(["python", "-m", "digitpipe.prepare"], project_copy)
+    run(["python", "-m", "digitpipe.commands.params", *overrides], project_copy)
+    run(["python", "-m", "digitpipe.stages.prepare"], project_copy)
     backup = project_copy / "outputs" / "train" / "backup"
     metadata = backup / "checkpoint" / "training_metadata.json"
 
@@ -36,7 +36,7 @@ def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     first = subprocess.Popen(
-        ["python", "-m", "digitpipe.train"],
+        ["python", "-m", "digitpipe.stages.train"],
         cwd=project_copy,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -52,12 +52,16 @@ def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
     assert 2 <= done_before < 6
 
     (project_copy / "outputs" / "train" / "mlflow_run.json").unlink()  # as `dvc repro` would
-    second = run(["python", "-m", "digitpipe.train"], project_copy)
+    second = run(["python", "-m", "digitpipe.stages.train"], project_copy)
     assert "resuming" in second.stdout
     epochs = pd.read_csv(project_copy / "outputs" / "train" / "history.csv")["epoch"].tolist()
     assert epochs == list(range(6))  # continued, not restarted, and nothing written twice
     summary = json.loads((project_copy / "outputs" / "train" / "summary.json").read_text())
-    assert summary["epochs_run"] == 6 - done_before
+    # the summary covers the whole training, not just the epochs after the restart
+    history = pd.read_csv(project_copy / "outputs" / "train" / "history.csv")
+    assert summary["epochs_run"] == 6
+    assert summary["train_time_s"] == pytest.approx(history["epoch_time_s"].sum(), abs=0.01)
+    assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max(), abs=1e-5)
     assert not (project_copy / "outputs" / "train" / "backup").exists()
 
     client = MlflowClient(f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}")
@@ -70,7 +74,7 @@ def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
 def test_changed_config_does_not_resume_an_old_backup(project_copy, mnist_raw):
     from digitpipe.config import compose
     from digitpipe.paths import Paths
-    from digitpipe.train import prepare_backup, resumable_run_id
+    from digitpipe.stages.train import prepare_backup, resumable_run_id
 
     paths = Paths(workspace=project_copy, root=project_copy)
     cfg = compose(project_copy / "conf", tiny_overrides(mnist_raw))

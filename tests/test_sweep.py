@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import BIN, run, tiny_overrides
+from tests.helpers.project import BIN, run, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         [
             "python",
             "-m",
-            "digitpipe.experiment",
+            "digitpipe.commands.sweep",
             "-m",
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2",
@@ -68,14 +68,23 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         epochs = int(child.data.params["train.epochs"])
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
         assert steps == list(range(epochs)), child.info.run_name
-        for key in ("test_accuracy", "test_macro_f1", "scan_accuracy", "train_time_s", "params"):
+        for key in (
+            "test_accuracy",
+            "test_macro_f1",
+            "scan_accuracy",
+            "train_time_s",
+            "parameters",
+        ):
             assert key in child.data.metrics, (child.info.run_name, key)
         files = {a.path for a in client.list_artifacts(child.info.run_id, "evaluate")}
         assert "evaluate/confusion_matrix.png" in files
 
     # the comparison report ranks them and lands on the parent run
-    report = run(["python", "-m", "digitpipe.compare", "--sweep", sweep_id], project_copy)
-    best = max(children, key=lambda c: (c.data.metrics["test_accuracy"], -c.data.metrics["params"]))
+    report = run(["python", "-m", "digitpipe.commands.compare", "--sweep", sweep_id], project_copy)
+    best = max(
+        children,
+        key=lambda c: (c.data.metrics["val_accuracy_final"], -c.data.metrics["parameters"]),
+    )
     first_row = report.stdout.splitlines()[1]
     assert first_row.lstrip().startswith("★") and best.info.run_id[:12] in first_row
     out = project_copy / "reports" / "compare"
@@ -89,7 +98,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         assert (out / name).is_file(), name
     assert len(client.list_artifacts(parent.info.run_id, "compare")) == 5
 
-    # the champion alias points at the best model
+    # the champion alias points at the best model by validation accuracy (test is only reported)
     champion = client.get_model_version_by_alias("digit-classifier", "champion")
     assert champion.tags["run_id"] == best.info.run_id
     assert len(client.search_model_versions("name = 'digit-classifier'")) == 4
@@ -99,7 +108,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         [
             "python",
             "-m",
-            "digitpipe.experiment",
+            "digitpipe.commands.sweep",
             *tiny_overrides(mnist_raw),
             "scans.model_uri=models:/digit-classifier@champion",
             "hydra.run.dir=champ",

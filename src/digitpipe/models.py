@@ -1,4 +1,5 @@
-"""Build a Keras model from a declarative layer list (conf/model/*.yaml)."""
+"""Build a Keras model from a declarative layer list (conf/model/*.yaml), and its training
+pieces (optimizer, loss) from their Keras names: Keras's own registries are the option lists."""
 
 from __future__ import annotations
 
@@ -17,25 +18,37 @@ NUM_CLASSES = 10
 def make_layer(spec: dict[str, Any], index: int) -> keras.layers.Layer:
     """One keras.layers object from {'type': 'Conv2D', 'filters': 32, ...}."""
     options = dict(spec)
-    kind = options.pop("type")
-    layer_class = getattr(keras.layers, kind, None)
-    if layer_class is None:
+    kind = options.pop("type", None)
+    layer_class = getattr(keras.layers, str(kind), None)
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
         raise UserError(f"config: model.layers[{index}].type={kind!r}: no such keras layer")
     try:
         return layer_class(**options)
     except (TypeError, ValueError) as exc:
-        raise UserError(f"config: model.layers[{index}] ({kind}): {exc}") from None
+        raise UserError(f"config: model.layers[{index}] ({kind}): {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def build(model_cfg: DictConfig) -> keras.Model:
     """A Sequential model for 28x28x1 inputs; the last layer must output 10 class scores."""
     specs = OmegaConf.to_container(model_cfg.layers, resolve=True)
     if keras.mixed_precision.dtype_policy().name != "float32":
-        specs[-1] = {**specs[-1], "dtype": "float32"}  # softmax in float32 under bf16 compute
-    model = keras.Sequential(
-        [keras.Input(shape=INPUT_SHAPE)] + [make_layer(s, i) for i, s in enumerate(specs)],
-        name=model_cfg.name,
-    )
+        specs[-1] = {**specs[-1], "dtype": "float32"}  # softmax in float32 under bf16/fp16
+    layers = [make_layer(s, i) for i, s in enumerate(specs)]
+    tensor = keras.Input(shape=INPUT_SHAPE)
+    for index, layer in enumerate(layers):
+        try:
+            tensor = layer(tensor)
+        except (ValueError, TypeError) as exc:  # e.g. a kernel larger than its input
+            raise UserError(
+                f"config: model.layers[{index}] ({specs[index]['type']}) does not fit its input "
+                f"{tuple(tensor.shape)}: {_first_line(exc)}"
+            ) from None
+    model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), *layers], name=model_cfg.name)
     if model.output_shape != (None, NUM_CLASSES):
         raise UserError(
             f"config: model {model_cfg.name} outputs shape {model.output_shape}, "
@@ -44,16 +57,35 @@ def build(model_cfg: DictConfig) -> keras.Model:
     return model
 
 
-def make_optimizer(train_cfg: DictConfig, learning_rate=None) -> keras.optimizers.Optimizer:
-    """The configured optimizer; `learning_rate` may be a schedule (default: the config's float)."""
-    optimizers = {
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-    }
-    lr = train_cfg.learning_rate if learning_rate is None else learning_rate
-    return optimizers[train_cfg.optimizer](learning_rate=lr)
+def make_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
+    """The Keras optimizer called `name` (adam, adamw, sgd, rmsprop, nadam, ...);
+    `learning_rate` may be a schedule."""
+    try:
+        optimizer_class = type(keras.optimizers.get(name))
+    except ValueError:
+        raise UserError(f"config: train.optimizer={name!r}: not a Keras optimizer") from None
+    return optimizer_class(learning_rate=learning_rate)
+
+
+def make_loss(name: str, label_smoothing: float) -> keras.losses.Loss:
+    """The Keras loss called `name`, with label smoothing where the loss takes it."""
+    try:
+        loss = keras.losses.get(name)
+    except ValueError:
+        loss = None
+    if loss is None:
+        raise UserError(f"config: train.loss={name!r}: not a Keras loss")
+    if name == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return loss
+
+
+def write_summary(model: keras.Model, path: Path) -> Path:
+    """model.summary() as text: layers, output shapes, parameter counts."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=90)
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def load(path) -> keras.Model:
@@ -63,4 +95,4 @@ def load(path) -> keras.Model:
     try:
         return keras.models.load_model(path)
     except Exception as exc:
-        raise UserError(f"{path}: not a readable Keras model ({type(exc).__name__})") from None
+        raise UserError(f"{path}: not a readable Keras model: {_first_line(exc)}") from None

@@ -71,6 +71,13 @@ class Paths:
     def conf_dir(self) -> Path:
         return self.root / CONF_DIR
 
+    @property
+    def pipeline_file(self) -> Path:
+        """dvc.yaml: the one definition of the stages and their order (the launch folder's, else
+        the clone's: a scratch workspace of the benchmarks has none of its own)."""
+        here = (self.inputs_base or self.workspace) / "dvc.yaml"
+        return here if here.is_file() else self.root / "dvc.yaml"
+
     # --- data -------------------------------------------------------------------------------
     @property
     def raw_dir(self) -> Path:
@@ -118,8 +125,8 @@ class Paths:
         return self.workspace / "outputs" / "scans"
 
     @property
-    def scan_bench_out_dir(self) -> Path:
-        return self.workspace / "outputs" / "scan-bench"
+    def scan_benchmark_out_dir(self) -> Path:
+        return self.workspace / "outputs" / "scan-benchmark"
 
     @property
     def compare_dir(self) -> Path:
@@ -129,6 +136,11 @@ class Paths:
     @property
     def mlruns_dir(self) -> Path:
         return self.root / "mlruns"
+
+    @property
+    def locks_dir(self) -> Path:
+        """File locks shared by every process of this clone (store set-up, registry, jobs)."""
+        return self.mlruns_dir / ".locks"
 
     @property
     def default_tracking_uri(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -63,26 +64,27 @@ def digit_grid(
     return _save(fig, path)
 
 
-def scan_gallery(
-    rows: Sequence[tuple[np.ndarray | None, np.ndarray | None, str]], path: Path, title: str
-) -> Path:
-    """Per scan: the original picture, the normalised 28x28 input, and the caption."""
-    n = max(len(rows), 1)
-    cols = 4  # pairs per row
-    grid_rows = (n + cols - 1) // cols
+def scan_gallery(items: Sequence, path: Path, title: str, cols: int = 4) -> Path:
+    """Per scan: the original picture, the normalised 28x28 input(s), and the caption.
+    Constrained layout sizes every row to its captions: no blank bands, no overlaps."""
+    n = max(len(items), 1)
+    rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(
-        grid_rows, cols * 2, figsize=(cols * 2.6, grid_rows * 1.5), squeeze=False
-    )
+        rows, cols * 2, figsize=(cols * 3.0, rows * 1.55 + 0.4), squeeze=False,
+        layout="constrained", width_ratios=[1.3, 1] * cols,
+    )  # fmt: skip
     for ax in axes.flat:
         ax.axis("off")
-    for k, (original, normalised, caption) in enumerate(rows):
+    for k, item in enumerate(items):
         left, right = axes.flat[2 * k], axes.flat[2 * k + 1]
-        if original is not None:
-            left.imshow(original, cmap="gray" if original.ndim == 2 else None)
-        if normalised is not None:
-            right.imshow(np.squeeze(normalised), cmap="gray", vmin=0, vmax=1)
-        left.set_title(caption, fontsize=7, loc="left")
-    fig.suptitle(title)
+        if item.thumbnail is not None:
+            left.imshow(item.thumbnail, cmap="gray" if item.thumbnail.ndim == 2 else None)
+        if item.inputs is not None:
+            right.imshow(np.squeeze(item.inputs), cmap="gray", vmin=0, vmax=1)
+        name, _, reading = item.caption.partition("\n")
+        short = name if len(name) <= 24 else "…" + name[-23:]
+        left.set_title(f"{short}\n{reading[:30]}", fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
@@ -136,4 +138,58 @@ def per_class_error(table: pd.DataFrame, path: Path) -> Path:
     )
     ax.set_yticklabels(labels, fontsize=7)
     fig.colorbar(image, ax=ax, label="error %")
+    return _save(fig, path)
+
+
+def model_diagram(model, path: Path) -> Path:
+    """The network as a column of boxes, input to output: layer, output shape, parameters."""
+    layers = [("Input", str((None, *model.input_shape[1:])), 0)] + [
+        (f"{layer.name} ({type(layer).__name__})", str(layer.output.shape), layer.count_params())
+        for layer in model.layers
+    ]
+    height = 0.62 * len(layers) + 0.9
+    fig, ax = plt.subplots(figsize=(6.2, height))
+    ax.set(xlim=(0, 1), ylim=(len(layers) - 0.4, -0.9))
+    ax.axis("off")
+    for i, (name, shape, params) in enumerate(layers):
+        colour = "#dbe8f6" if params else "#eeeeee"
+        box = matplotlib.patches.FancyBboxPatch(
+            (0.05, i - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02", fc=colour, ec="#4a6a8a"
+        )
+        ax.add_patch(box)
+        ax.text(0.08, i, name, va="center", fontsize=8.5, weight="bold")
+        ax.text(0.62, i, shape, va="center", fontsize=8, family="monospace")
+        ax.text(0.92, i, f"{params:,}", va="center", ha="right", fontsize=8)
+        if i:
+            ax.annotate("", (0.5, i - 0.31), (0.5, i - 0.69), arrowprops={"arrowstyle": "->"})
+    total = model.count_params()
+    ax.set_title(f"{model.name}: {total:,} parameters (output shape, parameters per layer)",
+                 fontsize=9)  # fmt: skip
+    return _save(fig, path)
+
+
+def prediction_grid(images, y_true, y_pred, path: Path, title: str, cols: int = 5) -> Path:
+    """Random test digits, each titled 'True: x / Pred: y' (mistakes in red)."""
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.75), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, true, pred in zip(axes.flat, images, y_true, y_pred, strict=False):
+        ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+        colour = "black" if true == pred else "red"
+        ax.set_title(f"True: {true} / Pred: {pred}", fontsize=8, color=colour)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def true_vs_predicted(y_true, y_pred, path: Path, title: str) -> Path:
+    """Per sample: the true digit (blue o) and the predicted one (red x)."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    index = np.arange(len(y_true))
+    ax.scatter(index, y_true, marker="o", facecolors="none", edgecolors="blue", label="true")
+    ax.scatter(index, y_pred, marker="x", color="red", label="predicted")
+    ax.set(xlabel="test sample", ylabel="digit", yticks=range(10), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", ncols=2)
     return _save(fig, path)

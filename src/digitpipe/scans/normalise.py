@@ -7,13 +7,16 @@ every one of those respects, plus lighting, paper and noise; each step below und
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+from digitpipe.scans.segment import segment
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 WORK_SIZE = 512  # longer side while normalising: plenty for one digit, bounded time and memory
 MIN_CONTRAST = 0.08  # below this spread of grey levels the page is considered blank
 
@@ -24,12 +27,21 @@ class ScanError(ValueError):
 
 def load_gray(path: Path) -> np.ndarray:
     """A picture file as float32 grayscale in [0, 1] (1 = white), upright, at most WORK_SIZE."""
+    return load_gray_noted(path)[0]
+
+
+def load_gray_noted(path: Path) -> tuple[np.ndarray, str]:
+    """load_gray, plus a note when only the first of several frames or pages was read
+    (animated GIF/WebP, multi-page TIFF)."""
     try:
         with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            image.seek(0)
             image.draft("L", (WORK_SIZE, WORK_SIZE))  # JPEG: decode at reduced size, cheap
             image = ImageOps.exif_transpose(image)
             image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.LANCZOS)
-            return to_gray(image)
+            note = f"first of {frames} frames/pages read" if frames > 1 else ""
+            return to_gray(image), note
     except Image.DecompressionBombError:
         raise ScanError(
             "image too large to decode safely (Pillow's decompression-bomb limit)"
@@ -176,80 +188,6 @@ def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return shifted / max(float(shifted.max()), 1e-6)
 
 
-def segment(mask: np.ndarray) -> list[np.ndarray]:
-    """Split an ink mask into digits, left to right.
-
-    Pieces that overlap horizontally belong to one digit (broken strokes, the bar of a 5);
-    small pieces join their nearest neighbour; a piece much wider than tall is cut at the
-    thinnest columns (touching digits). One digit gives a list of one mask.
-    """
-    labels, count = ndimage.label(mask)
-    if count <= 1:
-        return [mask]
-    boxes = ndimage.find_objects(labels)
-    spans = sorted(
-        [[b[1].start, b[1].stop, [i + 1]] for i, b in enumerate(boxes)], key=lambda s: s[0]
-    )
-    groups: list[list] = []
-    for start, stop, ids in spans:  # merge pieces whose columns overlap by a third or more
-        if groups:
-            last = groups[-1]
-            overlap = min(stop, last[1]) - max(start, last[0])
-            if overlap > 0.33 * min(stop - start, last[1] - last[0]):
-                last[1], last[2] = max(stop, last[1]), last[2] + ids
-                continue
-        groups.append([start, stop, ids])
-    masks = [np.isin(labels, ids) for _, _, ids in groups]
-    heights = [np.ptp(np.flatnonzero(m.any(1))) + 1 for m in masks]
-    areas = [int(m.sum()) for m in masks]
-    big = [
-        i
-        for i, (h, a) in enumerate(zip(heights, areas, strict=True))
-        if h >= 0.45 * max(heights) and a >= 0.1 * max(areas)
-    ]
-    if len(big) <= 1:
-        return [mask]
-    digits = [masks[i].copy() for i in big]
-    centres = [np.flatnonzero(m.any(0)).mean() for m in digits]
-    for i, m in enumerate(masks):  # fragments join the nearest digit
-        if i not in big:
-            x = np.flatnonzero(m.any(0)).mean()
-            digits[int(np.argmin([abs(x - c) for c in centres]))] |= m
-    return [part for m in digits for part in split_touching(m)]
-
-
-def split_touching(mask: np.ndarray) -> list[np.ndarray]:
-    """Cut a blob of touching digits at its thinnest columns.
-
-    A handwritten digit is about 0.7 times as wide as it is tall, so a blob 1.15 times wider
-    than tall or more is read as round(width / (0.7 * height)) digits; a cut is made only where
-    the ink really narrows (a joining stroke), so a wide single digit stays whole.
-    """
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    count = int(round(width / (0.7 * height)))
-    if width < 1.15 * height or count < 2:
-        return [mask]
-    profile = mask[:, cols[0] : cols[-1] + 1].sum(0).astype(float)
-    narrow = 0.5 * float(np.median(profile[profile > 0]))
-    cuts = []
-    for k in range(1, count):
-        guess = int(k * width / count)
-        window = max(2, width // (3 * count))
-        lo, hi = max(1, guess - window), min(width - 1, guess + window)
-        best = lo + int(np.argmin(profile[lo:hi]))
-        if profile[best] <= narrow:
-            cuts.append(cols[0] + best)
-    edges = [cols[0], *cuts, cols[-1] + 1]
-    parts = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        part = np.zeros_like(mask)
-        part[:, a:b] = mask[:, a:b]
-        if part.any():
-            parts.append(part)
-    return parts
-
-
 def normalize(gray: np.ndarray) -> np.ndarray:
     """Grayscale picture (1 = white) -> 28x28 float32, light digit on black, MNIST-style."""
     ink = ink_image(gray)
@@ -272,18 +210,27 @@ def naive(gray: np.ndarray) -> np.ndarray:
     return 1.0 - np.asarray(small, dtype=np.float32) / 255.0
 
 
-def read_digits(path: Path, split: bool, thumbnail: bool) -> tuple[list, np.ndarray | None, str]:
-    """One file, start to end: (digit inputs, small thumbnail or None, error or "").
+@dataclass
+class Picture:
+    """What one file gave: its digits' 28x28 inputs (left to right), a thumbnail if asked,
+    and an error (nothing read) or a note (read, with a caveat)."""
 
-    Top-level and light on imports, so worker processes can run it for a folder of scans.
-    """
+    inputs: list[np.ndarray] = field(default_factory=list)
+    thumbnail: np.ndarray | None = None
+    error: str = ""
+    note: str = ""
+
+
+def read_digits(path: Path, split: bool, thumbnail: bool) -> Picture:
+    """One file, start to end. Top-level and light on imports, so worker processes can run it
+    for a folder of scans."""
     try:
-        gray = load_gray(path)
+        gray, note = load_gray_noted(path)
         thumb = None
         if thumbnail:
             small = Image.fromarray((gray * 255).astype(np.uint8))
             small.thumbnail((96, 56))
             thumb = np.asarray(small)
-        return normalize_digits(gray, split=split), thumb, ""
+        return Picture(normalize_digits(gray, split=split), thumb, note=note)
     except ScanError as exc:
-        return [], None, str(exc)
+        return Picture(error=str(exc))

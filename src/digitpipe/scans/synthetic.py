@@ -5,19 +5,21 @@ The digits come from scikit-learn's copy of the UCI handwritten digits (43 write
 so the samples test transfer to handwriting the model never saw. Each is rendered with the
 artefacts of a cheap scan or phone photo: offset, size, stroke width, blur, noise, uneven light,
 and a few with light ink on a dark board.
-
-    python -m digitpipe.sample_scans --out data/scans --per-digit 3
+Also the scan benchmark's hard cases (`CASES`, `generate`): shadow, ruled and grid paper,
+marker and pencil, chalk on a board, tiny and huge digits, and written numbers.
 """
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 from sklearn.datasets import load_digits
+
+Rng = np.random.Generator
 
 FORMATS = ("png", "jpg", "bmp", "tiff")
 
@@ -107,15 +109,112 @@ def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
     return labels
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("data/scans"))
-    parser.add_argument("--per-digit", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args()
-    labels = make(args.out, args.per_digit, args.seed)
-    print(f"wrote {len(labels)} scans and labels.csv to {args.out}")
+# --- the scan benchmark's cases ------------------------------------------------------------
 
 
-if __name__ == "__main__":
-    main()
+def ruled(height: int, width: int, rng: Rng, grid: bool) -> np.ndarray:
+    """Printed lines every few millimetres: 1 on the lines, 0 elsewhere."""
+    lines = np.zeros((height, width), dtype=np.float32)
+    gap = int(rng.integers(18, 30))
+    lines[int(rng.integers(0, gap)) :: gap, :] = 1
+    if grid:
+        lines[:, int(rng.integers(0, gap)) :: gap] = 1
+    return lines
+
+
+def single(digit8, rng: Rng, size: int, page: tuple[int, int], pen: int = 0, **paper):
+    ink = strokes(digit8, size, rng, pen)
+    return on_paper(place(ink, *page, rng), rng, **paper)
+
+
+def case_clean(d, rng):
+    return single(d, rng, 60, (110, 100))
+
+
+def case_shadow(d, rng):
+    return single(d, rng, 70, (160, 140), shadow=rng.uniform(0.5, 0.7))
+
+
+def case_lined(d, rng):
+    return single(d, rng, 70, (130, 120), lines=ruled(130, 120, rng, grid=False))
+
+
+def case_grid(d, rng):
+    return single(d, rng, 70, (130, 120), lines=ruled(130, 120, rng, grid=True))
+
+
+def case_thick(d, rng):
+    return single(d, rng, 70, (120, 110), pen=4)
+
+
+def case_thin(d, rng):
+    return single(d, rng, 90, (140, 130), pen=-2, pen_tone=(0.35, 0.55))
+
+
+def case_inverted(d, rng):
+    return single(d, rng, 60, (110, 100), inverted=True)
+
+
+def case_tiny(d, rng):
+    return single(d, rng, 14, (220, 200))
+
+
+def case_huge(d, rng):
+    return single(d, rng, 1400, (1600, 1500))
+
+
+CASES: dict[str, Callable] = {
+    "clean": case_clean,
+    "shadow": case_shadow,
+    "lined": case_lined,
+    "grid": case_grid,
+    "thick": case_thick,
+    "thin": case_thin,
+    "inverted": case_inverted,
+    "tiny": case_tiny,
+    "huge": case_huge,
+}
+
+
+def number(digits8: list, rng: Rng) -> Image.Image:
+    """A written number: digits side by side with uneven gaps (sometimes touching)."""
+    size = 60
+    inks = [strokes(d, size, rng) for d in digits8]
+    crops = []
+    for ink in inks:
+        columns = np.flatnonzero(ink.max(0) > 0.3)
+        crops.append(ink[:, columns[0] : columns[-1] + 1])
+    gaps = [int(rng.integers(-2, 14)) for _ in crops]
+    width = sum(c.shape[1] for c in crops) + sum(max(g, 0) for g in gaps) + 40
+    row = np.zeros((size, width), dtype=np.float32)
+    x = 20
+    for crop, gap in zip(crops, gaps, strict=True):
+        row[:, x : x + crop.shape[1]] = np.maximum(row[:, x : x + crop.shape[1]], crop)
+        x += crop.shape[1] + gap
+    row = row[:, : max(x + 20, 1)]
+    return on_paper(place(row, size + 50, row.shape[1] + 30, rng), rng)
+
+
+def generate(out: Path, per_case: int, seed: int) -> pd.DataFrame:
+    """Write the benchmark pictures and labels.csv (file,label,case)."""
+    rng = np.random.default_rng(seed)
+    digits = load_digits()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for case, draw in CASES.items():
+        for k in range(per_case):
+            label = k % 10
+            index = rng.choice(np.flatnonzero(digits.target == label))
+            name = f"{case}_{k:02d}.png"
+            draw(digits.images[index], rng).save(out / name)
+            rows.append({"file": name, "label": str(label), "case": case})
+    for k in range(per_case):
+        length = int(rng.integers(2, 5))
+        labels = rng.integers(0, 10, size=length)
+        pictures = [digits.images[rng.choice(np.flatnonzero(digits.target == d))] for d in labels]
+        name = f"multi_{k:02d}.png"
+        number(pictures, rng).save(out / name)
+        rows.append({"file": name, "label": "".join(map(str, labels)), "case": "multi"})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "labels.csv", index=False)
+    return table

@@ -14,13 +14,14 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from digitpipe import idx
 from digitpipe.errors import UserError
+from digitpipe.mnist import idx
 
 # SHA-256 of the uncompressed original files (LeCun et al.), as published with the product.
 EXPECTED_SHA256 = {
@@ -57,7 +58,14 @@ def _find(folder: Path, name: str) -> Path:
 def from_local_dir(folder: Path) -> dict[str, bytes]:
     if not folder.is_dir():
         raise SourceFailed(f"{folder} is not a folder")
-    return {name: verify(name, idx.read_bytes(_find(folder, name))) for name in FILES}
+    files = {}
+    for name in FILES:
+        path = _find(folder, name)
+        try:
+            files[name] = verify(name, idx.read_bytes(path))
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt .gz
+            raise SourceFailed(f"{path.name}: unreadable ({exc or type(exc).__name__})") from None
+    return files
 
 
 def from_keras_url(url: str, timeout_s: float) -> dict[str, bytes]:

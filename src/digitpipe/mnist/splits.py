@@ -1,4 +1,8 @@
-"""Prepared arrays on disk: split MNIST into train/val/test and read them back."""
+"""Prepared arrays on disk: split MNIST into train/val/test and read them back.
+
+Stored at their natural size (uint8, 28x28: a quarter of float32) and scaled to [0, 1] as they
+are loaded.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+    return (images.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
 
 
 def split(
@@ -39,6 +43,10 @@ def split(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Seeded stratified validation split of the training set; the test set stays untouched."""
     x, y = stratified_subset(train_images, train_labels, train_limit, seed)
+    if val_size >= len(y):
+        raise UserError(
+            f"config: data.val_size={val_size} is invalid: must be < the {len(y)} training images"
+        )
     x_test, y_test = stratified_subset(test_images, test_labels, test_limit, seed)
     if val_size > 0:
         x_train, x_val, y_train, y_val = train_test_split(
@@ -48,9 +56,9 @@ def split(
         x_train, y_train = x, y
         x_val, y_val = x[:0], y[:0]
     return {
-        "train": (to_model_input(x_train), y_train.astype(np.uint8)),
-        "val": (to_model_input(x_val), y_val.astype(np.uint8)),
-        "test": (to_model_input(x_test), y_test.astype(np.uint8)),
+        "train": (x_train.astype(np.uint8), y_train.astype(np.uint8)),
+        "val": (x_val.astype(np.uint8), y_val.astype(np.uint8)),
+        "test": (x_test.astype(np.uint8), y_test.astype(np.uint8)),
     }
 
 
@@ -78,4 +86,4 @@ def load(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise UserError(f"{path}: prepared data missing (run the prepare stage: `dvc repro`)")
     with np.load(path) as npz:
-        return npz["x"], npz["y"]
+        return to_model_input(npz["x"]), npz["y"]

@@ -1,4 +1,8 @@
-"""Stage train: build the configured architecture, fit it on the prepared data, save it."""
+"""Stage train: build the configured architecture, fit it on the prepared data, save it.
+
+Everything that can be wrong in the config (layer arguments, shapes, optimizer, loss) fails
+while the model is built, before any file or MLflow run is created.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,15 @@ import shutil
 import time
 
 import keras
-import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
-from digitpipe import dataset, models, plots, tracking
+from digitpipe import models, plots, precision, tracking
+from digitpipe.errors import UserError
+from digitpipe.mnist import splits
 from digitpipe.paths import Paths
-from digitpipe.stage import run_stage
+from digitpipe.stages import run_stage, tracked_stages
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -56,6 +63,18 @@ def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
     paths.backup_dir.mkdir(parents=True, exist_ok=True)
     (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
     (paths.backup_dir / "run.json").write_text(json.dumps({"run_id": run_id}))
+
+
+def owned_train_dir(paths: Paths) -> FileLock:
+    """The training folder belongs to one live process: a second one (a colliding sweep job)
+    stops instead of adopting its backup. The lock dies with its process."""
+    paths.train_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(paths.train_dir / ".owner.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"{paths.train_dir}: in use by another running training") from None
+    return lock
 
 
 def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
@@ -134,27 +153,45 @@ def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callb
     return chosen
 
 
-def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Model, dict]:
-    """Seeded training; returns the model and a summary (params, time, last epoch metrics)."""
+def compiled_model(cfg: DictConfig, train_images: int) -> keras.Model:
+    """The architecture under the chosen precision, compiled; config mistakes are one line."""
     t = cfg.train
-    x_train, y_train = dataset.load(paths.prepared_dir, "train")
-    x_val, y_val = dataset.load(paths.prepared_dir, "val")
     keras.utils.set_random_seed(t.seed)
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if t.mixed_precision else "float32")
     model = models.build(cfg.model)
-    steps = math.ceil(len(y_train) / t.batch_size)
-    loss = (
-        keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
-        if t.loss == "categorical_crossentropy"
-        else t.loss
-    )
+    steps = math.ceil(train_images / t.batch_size)
     model.compile(
-        optimizer=models.make_optimizer(t, learning_rate(t, steps)),
-        loss=loss,
+        optimizer=models.make_optimizer(t.optimizer, learning_rate(t, steps)),
+        loss=models.make_loss(t.loss, t.label_smoothing),
         metrics=["accuracy"],
         jit_compile=t.jit_compile,
     )
-    paths.train_dir.mkdir(parents=True, exist_ok=True)
+    return model
+
+
+def whole_training(history_csv, train_images: int, epochs: int) -> dict:
+    """Totals over every epoch in the history, including those before a resume."""
+    history = pd.read_csv(history_csv)
+    train_time = float(history["epoch_time_s"].sum())
+    summary = {
+        "train_time_s": round(train_time, 2),
+        "images_per_s": round(train_images * len(history) / max(train_time, 1e-9), 1),
+        "epochs": epochs,
+        "epochs_run": int(len(history)),
+        **{
+            f"final_{k}": round(float(v), 5)
+            for k, v in history.iloc[-1].items()
+            if k not in ("epoch", "epoch_time_s", "learning_rate")
+        },
+    }
+    if "val_accuracy" in history:
+        summary["best_val_accuracy"] = round(float(history["val_accuracy"].max()), 5)
+    return summary
+
+
+def fit(cfg: DictConfig, paths: Paths, model: keras.Model, data: dict, resuming: bool) -> dict:
+    """Seeded training; returns the summary over the whole training (resumes included)."""
+    t = cfg.train
+    (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
     if resuming:
         trim_history(paths, t)
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
@@ -162,28 +199,15 @@ def fit(cfg: DictConfig, paths: Paths, resuming: bool = False) -> tuple[keras.Mo
         f"train: {cfg.model.name}, {len(y_train)} images, {t.epochs} epochs, batch {t.batch_size}, "
         f"{model.count_params():,} params{', resuming' if resuming else ''}"
     )
-    start = time.perf_counter()
-    history = model.fit(
+    model.fit(
         **training_inputs(x_train, keras.utils.to_categorical(y_train, 10), t),
         epochs=t.epochs,
         validation_data=validation,
         callbacks=callbacks(cfg, paths, resuming),
         verbose=t.verbose,
     )
-    train_time = time.perf_counter() - start
-    epochs_run = len(history.history.get("loss", []))
-    last = {k: float(v[-1]) for k, v in history.history.items() if v}
-    summary = {
-        "params": int(model.count_params()),
-        "train_time_s": round(train_time, 2),
-        "images_per_s": round(len(y_train) * max(epochs_run, 1) / train_time, 1),
-        "epochs": t.epochs,
-        "epochs_run": epochs_run,
-        **{f"final_{k}": round(v, 5) for k, v in last.items() if k != "epoch_time_s"},
-    }
-    if history.history.get("val_accuracy"):
-        summary["best_val_accuracy"] = round(max(history.history["val_accuracy"]), 5)
-    return model, summary
+    summary = whole_training(live_history(paths, t), len(y_train), t.epochs)
+    return {"parameters": int(model.count_params()), **summary}
 
 
 def run(
@@ -192,26 +216,49 @@ def run(
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
 ) -> dict:
-    resume_id = resumable_run_id(cfg, paths)
-    with tracking.start_pipeline_run(
-        cfg, paths, tags=tags, resume_run_id=resume_id, parent_run_id=parent_run_id
-    ) as mlrun:
-        if cfg.train.resume:
-            prepare_backup(cfg, paths, mlrun.info.run_id)
-        model, summary = fit(cfg, paths, resuming=resume_id is not None)
-        model.save(paths.model_file)
-        if cfg.train.resume:
-            shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
-        shutil.rmtree(paths.backup_dir, ignore_errors=True)
-        (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        curves = plots.training_curves(paths.history_file, paths.train_dir / "curves.png")
-        tracking.log_metrics(
-            {k: summary[k] for k in ("params", "train_time_s", "images_per_s", "epochs_run")}
-        )
-        tracking.log_files(paths.history_file, curves, folder="train")
-        if cfg.mlflow.log_model:
-            example = np.load(paths.prepared_dir / "test.npz")["x"][:3]
-            tracking.record_model(paths, tracking.log_keras_model(model, example))
+    chosen = precision.for_this_machine(cfg.train.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(chosen.policy)
+    print(f"train: precision {chosen.policy} ({chosen.reason})")
+    data = {name: splits.load(paths.prepared_dir, name) for name in ("train", "val")}
+    model = compiled_model(cfg, len(data["train"][1]))
+    with owned_train_dir(paths):
+        resume_id = resumable_run_id(cfg, paths)
+        with tracking.start_pipeline_run(
+            cfg,
+            paths,
+            tracked_stages(paths),
+            tags=(tags or {}) | {"precision": chosen.policy, "precision_reason": chosen.reason},
+            resume_run_id=resume_id,
+            parent_run_id=parent_run_id,
+        ) as mlrun:
+            tracking.log_datasets(paths.prepared_dir)
+            if cfg.train.resume:
+                prepare_backup(cfg, paths, mlrun.info.run_id)
+            summary = fit(cfg, paths, model, data, resuming=resume_id is not None)
+            model.save(paths.model_file)
+            if cfg.train.resume:
+                shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
+            shutil.rmtree(paths.backup_dir, ignore_errors=True)
+            (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            figures = [
+                plots.training_curves(paths.history_file, paths.train_dir / "curves.png"),
+                plots.model_diagram(model, paths.train_dir / "model.png"),
+                models.write_summary(model, paths.train_dir / "model_summary.txt"),
+            ]
+            tracking.log_metrics(
+                {
+                    k: summary[k]
+                    for k in ("parameters", "train_time_s", "images_per_s", "epochs_run")
+                }
+            )
+            tracking.log_files(paths.history_file, *figures, folder="train")
+            if cfg.mlflow.log_model:
+                example = splits.load(paths.prepared_dir, "test")[0][:3]
+                model_uri = tracking.log_keras_model(
+                    model, example, cfg.model.name, last_epoch=summary["epochs_run"] - 1
+                )
+                record = tracking.read_run_file(paths) | {"model_uri": model_uri}
+                tracking.write_run_file(paths, record)
     print(
         f"train: saved {paths.model_file} ({summary['train_time_s']} s, "
         f"{summary['images_per_s']} img/s)"

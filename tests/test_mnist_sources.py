@@ -5,8 +5,9 @@ import gzip
 import numpy as np
 import pytest
 
-from digitpipe import idx, mnist_source
 from digitpipe.errors import UserError
+from digitpipe.mnist import idx
+from digitpipe.mnist import source as mnist_source
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from digitpipe import scanprep
+from digitpipe.scans import normalise
 
 
 def draw_seven(size=(160, 120), box=(10, 15, 50, 75), ink=20, paper=235, width=6):
@@ -18,11 +18,11 @@ def draw_seven(size=(160, 120), box=(10, 15, 50, 75), ink=20, paper=235, width=6
 
 
 def as_gray(image):
-    return scanprep.to_gray(image)
+    return normalise.to_gray(image)
 
 
 def test_off_centre_dark_on_light_comes_out_centred_and_light_on_dark():
-    result = scanprep.normalize(as_gray(draw_seven()))
+    result = normalise.normalize(as_gray(draw_seven()))
     assert result.shape == (28, 28)
     assert result.dtype == np.float32
     cy, cx = ndimage.center_of_mass(result)
@@ -34,7 +34,7 @@ def test_off_centre_dark_on_light_comes_out_centred_and_light_on_dark():
 
 
 def test_digit_fits_twenty_pixels_keeping_aspect():
-    result = scanprep.normalize(as_gray(draw_seven(box=(10, 10, 40, 100))))  # tall 7
+    result = normalise.normalize(as_gray(draw_seven(box=(10, 10, 40, 100))))  # tall 7
     rows = np.flatnonzero(result.max(1) > 0.1)
     cols = np.flatnonzero(result.max(0) > 0.1)
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
@@ -43,16 +43,16 @@ def test_digit_fits_twenty_pixels_keeping_aspect():
 
 
 def test_light_ink_on_dark_board_gives_the_same_digit():
-    dark = scanprep.normalize(as_gray(draw_seven()))
-    chalk = scanprep.normalize(as_gray(draw_seven(ink=230, paper=25)))
+    dark = normalise.normalize(as_gray(draw_seven()))
+    chalk = normalise.normalize(as_gray(draw_seven(ink=230, paper=25)))
     assert np.abs(dark - chalk).mean() < 0.05
 
 
 def test_uneven_lighting_is_removed():
     gray = as_gray(draw_seven()).copy()
     ramp = np.linspace(1.0, 0.45, gray.shape[1])[None, :]  # a shadow across the page
-    plain = scanprep.normalize(as_gray(draw_seven()))
-    shaded = scanprep.normalize(gray * ramp)
+    plain = normalise.normalize(as_gray(draw_seven()))
+    shaded = normalise.normalize(gray * ramp)
     assert np.abs(plain - shaded).mean() < 0.06
 
 
@@ -61,13 +61,13 @@ def test_specks_and_ruled_line_are_ignored():
     pen = ImageDraw.Draw(image)
     pen.line([(0, 100), (159, 100)], fill=60, width=2)  # ruled line across the page
     pen.point([(140, 20), (150, 50)], fill=0)  # dust
-    clean = scanprep.normalize(as_gray(draw_seven()))
-    assert np.abs(scanprep.normalize(as_gray(image)) - clean).mean() < 0.05
+    clean = normalise.normalize(as_gray(draw_seven()))
+    assert np.abs(normalise.normalize(as_gray(image)) - clean).mean() < 0.05
 
 
 def test_blank_page_is_no_digit():
-    with pytest.raises(scanprep.ScanError, match="no digit found"):
-        scanprep.normalize(np.full((80, 60), 0.9, dtype=np.float32))
+    with pytest.raises(normalise.ScanError, match="no digit found"):
+        normalise.normalize(np.full((80, 60), 0.9, dtype=np.float32))
 
 
 @pytest.mark.parametrize("mode", ["RGB", "CMYK", "P", "I;16"])
@@ -79,10 +79,10 @@ def test_image_modes_load_as_grayscale(tmp_path, mode):
         image = base.convert(mode)
     path = tmp_path / ("seven.tif" if mode in ("CMYK", "I;16") else "seven.png")
     image.save(path)
-    gray = scanprep.load_gray(path)
+    gray = normalise.load_gray(path)
     assert gray.shape == (120, 160)
     assert gray.min() < 0.2 and gray.max() > 0.8
-    assert scanprep.normalize(gray).max() == pytest.approx(1.0)
+    assert normalise.normalize(gray).max() == pytest.approx(1.0)
 
 
 def test_transparent_png_gets_paper_behind_the_ink(tmp_path):
@@ -90,10 +90,10 @@ def test_transparent_png_gets_paper_behind_the_ink(tmp_path):
     rgba = np.zeros((*alpha.shape, 4), dtype=np.uint8)
     rgba[..., 3] = alpha  # black ink, transparent elsewhere (RGB all zero)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "seven.png")
-    gray = scanprep.load_gray(tmp_path / "seven.png")
+    gray = normalise.load_gray(tmp_path / "seven.png")
     assert np.median(gray) > 0.9  # paper is white, not the black of transparent pixels
-    reference = scanprep.normalize(as_gray(draw_seven(ink=0, paper=255)))
-    assert np.abs(scanprep.normalize(gray) - reference).mean() < 0.05
+    reference = normalise.normalize(as_gray(draw_seven(ink=0, paper=255)))
+    assert np.abs(normalise.normalize(gray) - reference).mean() < 0.05
 
 
 def test_exif_orientation_is_honoured(tmp_path):
@@ -101,25 +101,25 @@ def test_exif_orientation_is_honoured(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
     image.save(tmp_path / "seven.jpg", exif=exif)
-    assert scanprep.load_gray(tmp_path / "seven.jpg").shape == (160, 120)
+    assert normalise.load_gray(tmp_path / "seven.jpg").shape == (160, 120)
 
 
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00"])
 def test_unreadable_files_raise_scan_error(tmp_path, content):
     path = tmp_path / "broken.png"
     path.write_bytes(content)
-    with pytest.raises(scanprep.ScanError, match="not a readable image"):
-        scanprep.load_gray(path)
+    with pytest.raises(normalise.ScanError, match="not a readable image"):
+        normalise.load_gray(path)
 
 
 def test_large_picture_is_scaled_down_on_load(tmp_path):
     draw_seven(size=(4000, 3000), box=(500, 500, 1500, 2000), width=120).save(tmp_path / "big.png")
-    gray = scanprep.load_gray(tmp_path / "big.png")
-    assert max(gray.shape) == scanprep.WORK_SIZE
+    gray = normalise.load_gray(tmp_path / "big.png")
+    assert max(gray.shape) == normalise.WORK_SIZE
 
 
 def test_naive_recipe_only_resizes_and_inverts():
-    naive = scanprep.naive(as_gray(draw_seven()))
+    naive = normalise.naive(as_gray(draw_seven()))
     assert naive.shape == (28, 28)
     assert naive.min() > 0.05  # the paper stays grey instead of black
     ink_columns = np.flatnonzero(naive.max(0) > 0.5)
@@ -147,9 +147,9 @@ def draw_number(digits: str, size=60, gap=18):
 
 
 def test_a_written_number_is_split_left_to_right():
-    parts = scanprep.normalize_digits(as_gray(draw_number("1704")))
+    parts = normalise.normalize_digits(as_gray(draw_number("1704")))
     assert len(parts) == 4
-    singles = [scanprep.normalize(as_gray(draw_number(d))) for d in "1704"]
+    singles = [normalise.normalize(as_gray(draw_number(d))) for d in "1704"]
     for part, single in zip(parts, singles, strict=True):
         assert np.abs(part - single).mean() < 0.06
 
@@ -157,8 +157,8 @@ def test_a_written_number_is_split_left_to_right():
 def test_digits_joined_by_a_ligature_are_cut_apart():
     image = draw_number("17", gap=14)
     ImageDraw.Draw(image).line([(30, 60), (70, 60)], fill=20, width=3)  # a joining stroke
-    assert len(scanprep.normalize_digits(as_gray(image))) == 2
-    parts = scanprep.segment(scanprep.ink_mask(scanprep.ink_image(as_gray(image))))
+    assert len(normalise.normalize_digits(as_gray(image))) == 2
+    parts = normalise.segment(normalise.ink_mask(normalise.ink_image(as_gray(image))))
     cut = np.flatnonzero(parts[1].any(0))[0]
     assert 36 <= cut <= 66  # between the 1's stroke (x 30..36) and the 7's left end (x 66)
 
@@ -166,30 +166,30 @@ def test_digits_joined_by_a_ligature_are_cut_apart():
 def test_single_digit_stays_single_even_when_broken():
     image = draw_seven()
     ImageDraw.Draw(image).line([(28, 40), (34, 40)], fill=235, width=4)  # a gap in the stroke
-    assert len(scanprep.normalize_digits(as_gray(image))) == 1
-    assert len(scanprep.normalize_digits(as_gray(draw_number("1704")), split=False)) == 1
+    assert len(normalise.normalize_digits(as_gray(image))) == 1
+    assert len(normalise.normalize_digits(as_gray(draw_number("1704")), split=False)) == 1
 
 
 @pytest.mark.parametrize("pen", [3, 18])
 def test_stroke_width_comes_out_mnist_like(pen):
     """A hairline and a fat marker both end up with a stroke near MNIST's."""
-    result = scanprep.normalize(
+    result = normalise.normalize(
         as_gray(draw_seven(box=(20, 20, 120, 170), size=(200, 200), width=pen))
     )
-    width = scanprep.stroke_width(result > 0.5)
+    width = normalise.stroke_width(result > 0.5)
     assert 1.5 < width < 4.0, width
 
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     draw_seven().save(tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # any picture over 2x this is a bomb
-    with pytest.raises(scanprep.ScanError, match="decompression-bomb"):
-        scanprep.load_gray(tmp_path / "bomb.png")
+    with pytest.raises(normalise.ScanError, match="decompression-bomb"):
+        normalise.load_gray(tmp_path / "bomb.png")
 
 
 def test_truncated_file_is_unreadable(tmp_path):
     draw_seven().save(tmp_path / "whole.png")
     data = (tmp_path / "whole.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(scanprep.ScanError, match="not a readable image"):
-        scanprep.load_gray(tmp_path / "cut.png")
+    with pytest.raises(normalise.ScanError, match="not a readable image"):
+        normalise.load_gray(tmp_path / "cut.png")

@@ -1,11 +1,11 @@
 """Compare pipeline runs from MLflow: which architecture, trained how long, is best?
 
-    python -m digitpipe.compare                      # every run of the configured experiment
-    python -m digitpipe.compare --sweep 2026-11-21_17-50-00 --format markdown
+    python -m digitpipe.commands.compare             # every run of the configured experiment
+    python -m digitpipe.commands.compare --sweep 2026-11-21_17-50-00-1234 --format markdown
 
 Writes reports/compare/ (report.md, runs.csv, three PNG plots); with --sweep, also logs the
-report to the sweep's parent run. The best run (highest test accuracy, then fewest params) is
-marked with ★.
+report to the sweep's parent run. Runs are ranked by validation accuracy (then fewest params)
+and the best is marked with ★: the test set is reported, never used to choose.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ COLUMNS = {
     "epochs": "epochs",
     "params": "params",
     "train_time_s": "train time (s)",
+    "val_accuracy": "val accuracy",
     "test_accuracy": "test accuracy",
     "test_macro_f1": "macro F1",
     "scan_accuracy": "scan accuracy",
@@ -44,8 +45,9 @@ def runs_table(runs: list) -> pd.DataFrame:
                 "run_name": run.info.run_name,
                 "architecture": t.get("architecture", "?"),
                 "epochs": int(p.get("train.epochs", t.get("epochs", 0))),
-                "params": int(m.get("params", 0)),
+                "params": int(m.get("parameters", 0)),
                 "train_time_s": m.get("train_time_s"),
+                "val_accuracy": m.get("val_accuracy_final", float("nan")),
                 "test_accuracy": m["test_accuracy"],
                 "test_macro_f1": m.get("test_macro_f1"),
                 "scan_accuracy": m.get("scan_accuracy"),
@@ -56,7 +58,7 @@ def runs_table(runs: list) -> pd.DataFrame:
     if not rows:
         raise UserError("compare: no evaluated runs found")
     table = pd.DataFrame(rows).sort_values(
-        ["test_accuracy", "params"], ascending=[False, True], ignore_index=True
+        ["val_accuracy", "params"], ascending=[False, True], ignore_index=True
     )
     table.insert(0, "best", ["★"] + [""] * (len(table) - 1))
     return table
@@ -65,7 +67,7 @@ def runs_table(runs: list) -> pd.DataFrame:
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """The report's columns with readable numbers."""
     shown = table[["best", *COLUMNS]].rename(columns=COLUMNS | {"best": ""})
-    for col in ("test accuracy", "macro F1", "scan accuracy"):
+    for col in ("val accuracy", "test accuracy", "macro F1", "scan accuracy"):
         shown[col] = table[COLUMNS_KEY[col]].map(lambda v: "-" if pd.isna(v) else f"{v:.2%}")
     shown["train time (s)"] = table["train_time_s"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
     shown["params"] = table["params"].map("{:,}".format)
@@ -78,10 +80,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return table.drop(columns=[c for c in table if c.startswith("recall_")]).to_csv(index=False)
     if fmt == "markdown":
-        header = "| " + " | ".join(shown.columns) + " |"
-        rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-        body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
-        return "\n".join([header, rule, *body])
+        return shown.to_markdown(index=False)
     return shown.to_string(index=False)
 
 
@@ -90,6 +89,7 @@ def write_report(table: pd.DataFrame, out, title: str) -> list:
     best = table.iloc[0]
     summary = (
         f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epochs: "
+        f"{best['val_accuracy']:.2%} validation accuracy, "
         f"{best['test_accuracy']:.2%} test accuracy (run {best['run_id']}).\n\n"
     )
     (out / "report.md").write_text(summary + render(table, "markdown") + "\n")

@@ -1,0 +1,91 @@
+"""The whole pipeline in-process, once per Hydra job: sweeps over architectures and epochs.
+
+    python -m digitpipe.commands.sweep -m model=seed_blog_cnn,seed_lab_cnn train.epochs=1,2
+    python -m digitpipe.commands.sweep -m 'model=glob(*)' hydra/launcher=joblib
+
+Runs exactly dvc.yaml's stages in dvc.yaml's order. Each job writes under its own folder of the
+sweep and is a child MLflow run of the sweep's parent. Rerun a sweep with the same
+`hydra.sweep.dir` and only the jobs whose runs did not finish run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from digitpipe import tracking
+from digitpipe.config import validate
+from digitpipe.errors import UserError
+from digitpipe.paths import Paths
+from digitpipe.stages import pipeline, stage_function
+
+# Sweep folders must be unique even for two sweeps started in the same second.
+OmegaConf.register_new_resolver("pid", os.getpid, replace=True, use_cache=True)
+
+
+def data_key(cfg: DictConfig) -> str:
+    """Jobs with the same data config share one prepared copy (written atomically)."""
+    text = json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_pipeline(
+    cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None, parent: str | None = None
+) -> dict:
+    """Every stage of dvc.yaml in order; prepare is skipped when this data config's copy exists."""
+    results = {}
+    for name, module in pipeline(paths.pipeline_file).items():
+        if name == "prepare" and (paths.prepared_dir / "test.npz").is_file():
+            continue
+        run = stage_function(module)
+        results[name] = run(cfg, paths, tags=tags, parent_run_id=parent) if name == "train" else (
+            run(cfg, paths)
+        )  # fmt: skip
+    return results
+
+
+def finished_before(paths: Paths) -> dict | None:
+    """A job whose pipeline run already FINISHED (a resumed sweep): its summary, else None."""
+    summary = paths.train_dir / "summary.json"
+    if not (paths.run_file.is_file() and summary.is_file()):
+        return None
+    if not tracking.finished_run(tracking.read_run_file(paths)["run_id"]):
+        return None
+    return json.loads(summary.read_text())
+
+
+@hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")
+def main(raw: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    try:
+        cfg = validate(raw)
+        job_dir = Path(hydra_cfg.runtime.output_dir)
+        paths = Paths.for_job(job_dir, data_key(cfg))
+        tags = {"hydra_overrides": hydra_cfg.job.override_dirname or "(defaults)"}
+        parent = None
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            tracking.configure(cfg, paths)
+            sweep = tracking.sweep_parent(job_dir.parent)
+            if sweep is None:
+                raise UserError(f"{job_dir.parent}: no MLflow parent run recorded for this sweep")
+            parent = sweep["run_id"]
+            tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
+            if (done := finished_before(paths)) is not None:
+                print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
+                return done.get("best_val_accuracy", float("nan"))
+        summary = run_pipeline(cfg, paths, tags=tags, parent=parent)["train"]
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    # What a sweeper (Optuna) maximises: validation accuracy, never the test set.
+    return summary.get("best_val_accuracy", float("nan"))
+
+
+if __name__ == "__main__":
+    main()

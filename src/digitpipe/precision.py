@@ -1,0 +1,60 @@
+"""Which compute precision this machine runs fast: chosen from its hardware, never assumed.
+
+bfloat16 halves the work only where the hardware has it (AVX512-BF16 or AMX on the CPU); on an
+AVX2-only CPU it is emulated and about 11x *slower* than float32. GPUs with tensor cores want
+float16. `train.mixed_precision: auto` picks by those facts; an explicit policy is obeyed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class Choice:
+    policy: str  # a Keras dtype policy name
+    reason: str
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU feature flags (Linux); empty where they cannot be read."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def gpu_compute_capabilities() -> list[tuple[int, int]]:
+    """(major, minor) of each GPU TensorFlow sees; empty on CPU-only machines."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        found.append(tuple(details.get("compute_capability", (0, 0))))
+    return found
+
+
+def choose(setting: str, flags: frozenset[str], gpus: list[tuple[int, int]]) -> Choice:
+    """The policy for `train.mixed_precision` on a machine with these CPU flags and GPUs."""
+    if setting != "auto":
+        return Choice(setting, "set in config")
+    if gpus:
+        if min(gpus) >= (7, 0):
+            return Choice("mixed_float16", f"GPU with tensor cores (compute {min(gpus)})")
+        return Choice("float32", f"GPU without tensor cores (compute {min(gpus)})")
+    native = sorted(flags.intersection(NATIVE_BF16_FLAGS))
+    if native:
+        return Choice("mixed_bfloat16", f"CPU runs bfloat16 natively ({', '.join(native)})")
+    return Choice("float32", "CPU has no native bfloat16 (no avx512_bf16/amx_bf16): float32")
+
+
+def for_this_machine(setting: str) -> Choice:
+    return choose(setting, cpu_flags(), gpu_compute_capabilities())

@@ -1,0 +1,205 @@
+"""Read a folder of scans/photos into one table: a row per picture, its reading or its error.
+
+A picture may hold one digit or a written number; each is read left to right with its
+confidence, and the picture's confidence is its least sure digit. A file that cannot give a
+digit becomes an error row; every other file is still read. Big folders go in chunks (memory
+stays flat) and, from POOL_FROM files on, are normalised in worker processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitpipe.errors import UserError
+from digitpipe.scans.normalise import IMAGE_SUFFIXES, Picture, read_digits
+
+CHUNK = 256  # pictures normalised and predicted at a time: memory stays bounded
+POOL_FROM = 400  # from this many pictures on, normalise in worker processes (start-up ~2 s)
+
+
+@dataclass
+class Reading:
+    """One row of predictions.csv."""
+
+    file: str
+    prediction: str | None = None
+    confidence: float | None = None
+    accepted: bool = False
+    digits: str = ""  # per-digit confidences of a number, e.g. "2:0.99 0:0.97"
+    label: str | None = None
+    correct: bool | None = None
+    case: str = ""
+    error: str = ""
+    note: str = ""
+
+    def caption(self) -> str:
+        if self.error:
+            return f"{self.file}\nERROR: {self.error[:28]}"
+        unsure = "" if self.accepted else "?"
+        mark = "" if self.label is None else (" ✓" if self.correct else f" ✗ ({self.label})")
+        return f"{self.file}\n→ {self.prediction}{unsure} ({self.confidence:.2f}){mark}"
+
+
+@dataclass
+class GalleryItem:
+    thumbnail: np.ndarray | None
+    inputs: np.ndarray | None  # the normalised digits side by side
+    caption: str
+
+
+class FirstN:
+    """Gallery choice: the first n pictures."""
+
+    def __init__(self, n: int):
+        self.left = n
+
+    def __call__(self, name: str, case: str) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+class FewPerCase:
+    """Gallery choice: the first `per_case` pictures of every case, so each case is shown."""
+
+    def __init__(self, per_case: int):
+        self.per_case = per_case
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, name: str, case: str) -> bool:
+        self.seen[case] = self.seen.get(case, 0) + 1
+        return self.seen[case] <= self.per_case
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Every file with an image extension below `folder`, in a stable order."""
+    if not folder.is_dir():
+        raise UserError(f"scans.dir: {folder} is not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"scans.dir: no images (PNG, JPEG, BMP, TIFF, GIF, WebP) in {folder}")
+    return files
+
+
+def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, str]]:
+    """{relative file name: (label, case)} from an optional CSV with columns file,label[,case]."""
+    if not labels_file or not (folder / labels_file).is_file():
+        return {}
+    path = folder / labels_file
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        cases = table["case"] if "case" in table else [""] * len(table)
+        labels = {
+            f: (str(lab).strip(), c)
+            for f, lab, c in zip(table["file"], table["label"], cases, strict=True)
+        }
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{path}: needs columns file,label (and optionally case): {exc}") from None
+    bad = [f for f, (lab, _) in labels.items() if not lab.isdigit()]
+    if bad:
+        raise UserError(f"{path}: label of {bad[0]!r} is not made of digits")
+    return labels
+
+
+def worker_pool(files: int) -> Executor | None:
+    """Processes for normalising a big folder on every core (not worth starting for a few)."""
+    cores = os.cpu_count() or 1
+    if files < POOL_FROM or cores < 2:
+        return None
+    return ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
+
+
+def predict_chunk(model, pictures: list[Picture]) -> list[list[tuple[int, float]]]:
+    """(digit, confidence) per digit of each picture, from one batched prediction."""
+    batch = [x for p in pictures for x in p.inputs]
+    probs = model.predict(np.stack(batch)[..., None], batch_size=CHUNK, verbose=0) if batch else []
+    digits, at = [], 0
+    for picture in pictures:
+        n = len(picture.inputs)
+        digits.append([(int(p.argmax()), float(p.max())) for p in probs[at : at + n]])
+        at += n
+    return digits
+
+
+def reading(name: str, picture: Picture, digits, labels: dict, min_confidence: float) -> Reading:
+    label, case = labels.get(name, (None, ""))
+    row = Reading(file=name, label=label, case=case, error=picture.error, note=picture.note)
+    if picture.error:
+        row.correct = None if label is None else False
+        return row
+    row.prediction = "".join(str(d) for d, _ in digits)
+    row.confidence = round(min(c for _, c in digits), 4)
+    row.accepted = row.confidence >= min_confidence
+    row.digits = " ".join(f"{d}:{c:.2f}" for d, c in digits) if len(digits) > 1 else ""
+    row.correct = None if label is None else row.prediction == label
+    return row
+
+
+def read_folder(
+    model,
+    folder: Path,
+    labels_file: str | None,
+    split: bool,
+    min_confidence: float,
+    gallery_pick: Callable[[str, str], bool],
+) -> tuple[pd.DataFrame, list[GalleryItem]]:
+    """Every picture of `folder` read by `model`: (predictions table, gallery items for the
+    pictures that `gallery_pick(file, case)` wants)."""
+    files = list_images(folder)
+    labels = read_labels(folder, labels_file)
+    rows: list[Reading] = []
+    gallery: list[GalleryItem] = []
+    pool = worker_pool(len(files))
+    with pool or nullcontext():
+        for start in range(0, len(files), CHUNK):
+            chunk = files[start : start + CHUNK]
+            names = [p.relative_to(folder).as_posix() for p in chunk]
+            wanted = [gallery_pick(n, labels.get(n, (None, ""))[1]) for n in names]
+            args = (read_digits, chunk, [split] * len(chunk), wanted)
+            pictures = list(pool.map(*args, chunksize=16) if pool is not None else map(*args))
+            for name, picture, digits, want in zip(
+                names, pictures, predict_chunk(model, pictures), wanted, strict=True
+            ):
+                row = reading(name, picture, digits, labels, min_confidence)
+                rows.append(row)
+                if want:
+                    shown = np.concatenate(picture.inputs, axis=1) if picture.inputs else None
+                    gallery.append(GalleryItem(picture.thumbnail, shown, row.caption()))
+            if len(files) > CHUNK:
+                print(f"predict-scans: {min(start + CHUNK, len(files))}/{len(files)} images")
+    table = pd.DataFrame([asdict(r) for r in rows]).astype({"correct": "boolean"})
+    return table, gallery
+
+
+def summarise(table: pd.DataFrame) -> dict:
+    """Counts, accuracy overall and on accepted readings, acceptance rate, accuracy per case."""
+    labelled = table[table["label"].notna()]
+    summary: dict = {
+        "images": int(len(table)),
+        "errors": int((table["error"] != "").sum()),
+        "labelled": int(len(labelled)),
+    }
+    if len(labelled):
+        accepted = labelled[labelled["accepted"]]
+        summary["accuracy"] = round(float(labelled["correct"].astype(bool).mean()), 4)
+        summary["acceptance_rate"] = round(len(accepted) / len(labelled), 4)
+        if len(accepted):
+            summary["accepted_accuracy"] = round(float(accepted["correct"].astype(bool).mean()), 4)
+        cases = labelled[labelled["case"] != ""].groupby("case")["correct"]
+        if len(cases):
+            summary["by_case"] = {c: round(float(v.astype(bool).mean()), 4) for c, v in cases}
+    return summary
+
+
+def report_problems(table: pd.DataFrame, stage: str) -> None:
+    for name, error, note in zip(table["file"], table["error"], table["note"], strict=True):
+        if error or note:
+            print(f"{stage}: {name}: {error or note}")

@@ -1,0 +1,60 @@
+"""The DVC stages, one module each; `dvc.yaml` is the one definition of their order.
+
+Each stage module has `run(cfg, paths)` and runs as `python -m digitpipe.stages.<module>`, which
+is exactly the `cmd` of its stage in dvc.yaml. The in-process sweep runner (commands/sweep.py)
+reads the same list, so both run the same stages in the same order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from digitpipe.config import load_params
+from digitpipe.errors import UserError, cli
+from digitpipe.paths import Paths
+
+COMMAND_PREFIX = "python -m digitpipe.stages."
+# Stages that log into the pipeline's MLflow run (prepare only writes data).
+UNTRACKED = ("prepare",)
+
+
+def pipeline(dvc_file: Path) -> dict[str, str]:
+    """{stage name: module name} in dvc.yaml's order."""
+    try:
+        stages = yaml.safe_load(dvc_file.read_text())["stages"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise UserError(f"{dvc_file}: cannot read the stage list ({exc})") from None
+    order = {}
+    for name, stage in stages.items():
+        cmd = stage["cmd"]
+        if not cmd.startswith(COMMAND_PREFIX):
+            raise UserError(f"{dvc_file}: stage {name}: cmd must be '{COMMAND_PREFIX}<module>'")
+        order[name] = cmd.removeprefix(COMMAND_PREFIX).strip()
+    return order
+
+
+def tracked_stages(paths: Paths) -> list[str]:
+    """The stages whose completion makes a pipeline run FINISHED in MLflow."""
+    return [name for name in pipeline(paths.pipeline_file) if name not in UNTRACKED]
+
+
+def stage_function(module: str) -> Callable[[DictConfig, Paths], Any]:
+    return importlib.import_module(f"digitpipe.stages.{module}").run
+
+
+def run_stage(run: Callable[[DictConfig, Paths], Any]) -> None:
+    """Call a stage's run(cfg, paths) the way `dvc repro` does: params.yaml in, user mistakes
+    out as one line."""
+
+    @cli
+    def main() -> None:
+        paths = Paths.here()
+        run(load_params(paths.params_file), paths)
+
+    main()

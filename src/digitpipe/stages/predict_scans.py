@@ -1,0 +1,105 @@
+"""Stage predict-scans: read real scans/photos of handwritten digits (scans.dir).
+
+Results go to the pipeline's MLflow run only when they belong to it: its own model and the scans
+folder its config names. Another folder or model gets a run of its own, linked by tags.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from digitpipe import models, plots, tracking
+from digitpipe.paths import Paths
+from digitpipe.scans import read
+from digitpipe.stages import run_stage, tracked_stages
+
+
+def load_model(cfg: DictConfig, paths: Paths):
+    """The pipeline's own model, or the one named by scans.model_uri (e.g. models:/x@champion)."""
+    if not cfg.scans.model_uri:
+        return models.load(paths.model_file)
+    return tracking.load_keras_model(cfg, paths, cfg.scans.model_uri)
+
+
+def mlflow_metrics(summary: dict, prefix: str) -> dict[str, float]:
+    metrics = {f"{prefix}_images": summary["images"], f"{prefix}_errors": summary["errors"]}
+    for key in ("accuracy", "accepted_accuracy", "acceptance_rate"):
+        if key in summary:
+            metrics[f"{prefix}_{key}"] = summary[key]
+    for case, value in summary.get("by_case", {}).items():
+        metrics[f"{prefix}_accuracy_{case}"] = value
+    return metrics
+
+
+def belongs_to_pipeline_run(cfg: DictConfig, paths: Paths, keys: tuple[str, ...]) -> str | None:
+    """The pipeline run's id if these results are its own: its model and, for each key, the
+    value its config was logged with. None: the results need a run of their own."""
+    if cfg.scans.model_uri or not paths.run_file.is_file():
+        return None
+    run_id = tracking.read_run_file(paths)["run_id"]
+    tracking.configure(cfg, paths)
+    logged = tracking.pipeline_params(run_id)
+    same = all(logged.get(key) == str(OmegaConf.select(cfg, key)) for key in keys)
+    return run_id if same else None
+
+
+def log_results(
+    cfg: DictConfig, paths: Paths, stage: str, keys: tuple[str, ...], metrics: dict, files: list
+) -> None:
+    """Into the pipeline run when the results are its own, else into a linked run of their own
+    (none without any model run: a bare folder read before training)."""
+    folder = files[0].parent.name
+    if not paths.run_file.is_file() and not cfg.scans.model_uri:
+        return
+    if belongs_to_pipeline_run(cfg, paths, keys):
+        with tracking.stage_run(cfg, paths, stage, tracked_stages(paths)):
+            tracking.log_metrics(metrics)
+            tracking.log_files(*files, folder=folder)
+        return
+    model = cfg.scans.model_uri or str(paths.model_file)
+    tags = {"scans_of_model": model, "scans_dir": str(OmegaConf.select(cfg, keys[0]))}
+    if paths.run_file.is_file() and not cfg.scans.model_uri:
+        tags["model_run_id"] = tracking.read_run_file(paths)["run_id"]
+    with tracking.side_run(cfg, paths, f"{stage}-{Path(tags['scans_dir']).name}", tags) as run:
+        tracking.log_metrics(metrics)
+        tracking.log_files(*files, folder=folder)
+    print(
+        f"{stage}: not this pipeline's own scans or model: logged to MLflow run {run.info.run_id}"
+    )
+
+
+def write(out: Path, table: pd.DataFrame, summary: dict, key: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "predictions.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps({key: summary}, indent=2) + "\n")
+    return [out / "predictions.csv", out / "metrics.json"]
+
+
+def run(cfg: DictConfig, paths: Paths) -> dict:
+    s = cfg.scans
+    folder = paths.resolve_user_path(s.dir)
+    model = load_model(cfg, paths)
+    table, gallery = read.read_folder(
+        model, folder, s.labels_file, s.split_digits, s.min_confidence,
+        gallery_pick=read.FirstN(s.gallery_max),
+    )  # fmt: skip
+    summary = read.summarise(table)
+
+    out = paths.scans_out_dir
+    files = write(out, table, summary, "scans")
+    accuracy = f", accuracy {summary['accuracy']:.1%}" if "accuracy" in summary else ""
+    title = f"Scans: {len(gallery)} of {summary['images']} shown{accuracy} ('?' = unsure)"
+    files.append(plots.scan_gallery(gallery, out / "gallery.png", title))
+    keys = ("scans.dir", "scans.labels_file", "scans.split_digits", "scans.min_confidence")
+    log_results(cfg, paths, "predict-scans", keys, mlflow_metrics(summary, "scan"), files)
+    read.report_problems(table, "predict-scans")
+    print(f"predict-scans: {summary['images']} images, {summary['errors']} errors{accuracy}")
+    return summary
+
+
+if __name__ == "__main__":
+    run_stage(run)

@@ -1,0 +1,43 @@
+"""The one place that talks to MLflow: store, pipeline runs, models, registry, sweeps."""
+
+from digitpipe.tracking.models import link_metrics, load_keras_model, log_keras_model
+from digitpipe.tracking.registry import register_and_promote
+from digitpipe.tracking.runs import (
+    epoch_callback,
+    log_datasets,
+    log_files,
+    log_metrics,
+    pipeline_params,
+    read_run_file,
+    set_tags,
+    side_run,
+    stage_run,
+    start_pipeline_run,
+    write_run_file,
+)
+from digitpipe.tracking.store import configure, tracking_uri
+from digitpipe.tracking.sweeps import find_runs, finished_run, log_to_sweep_parent, sweep_parent
+
+__all__ = [
+    "configure",
+    "epoch_callback",
+    "find_runs",
+    "finished_run",
+    "link_metrics",
+    "load_keras_model",
+    "log_datasets",
+    "log_files",
+    "log_keras_model",
+    "log_metrics",
+    "log_to_sweep_parent",
+    "pipeline_params",
+    "read_run_file",
+    "register_and_promote",
+    "set_tags",
+    "side_run",
+    "stage_run",
+    "start_pipeline_run",
+    "sweep_parent",
+    "tracking_uri",
+    "write_run_file",
+]

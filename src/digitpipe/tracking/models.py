@@ -1,0 +1,55 @@
+"""Keras models in MLflow: logged as LoggedModels of the run, loaded back by URI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from digitpipe.errors import UserError
+from digitpipe.paths import Paths
+from digitpipe.tracking.store import configure, retry_when_locked
+
+
+def log_keras_model(model: Any, example: Any, name: str, last_epoch: int) -> str:
+    """The model through the mlflow.keras flavour, named after its architecture, with a
+    signature (no input example: MLflow 3.17 writes it before the model folder exists,
+    mlflow/mlflow#16183). MLflow links the run's metrics of step `last_epoch` to the model, so
+    its tables show the final epoch, not the first. Returns the model's URI."""
+    import keras
+    import mlflow
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    keras.utils.disable_interactive_logging()
+    try:
+        info = retry_when_locked(mlflow.keras.log_model)(
+            model, name=name, signature=signature, step=last_epoch
+        )
+    finally:
+        keras.utils.enable_interactive_logging()
+    retry_when_locked(mlflow.set_tags)({"model_uri": info.model_uri})
+    return info.model_uri
+
+
+def link_metrics(model_uri: str, metrics: dict[str, float]) -> None:
+    """Attach final metrics to the LoggedModel, so the UI's model tables show these values."""
+    import mlflow
+
+    model_id = model_uri.removeprefix("models:/")
+    retry_when_locked(mlflow.log_metrics)(
+        {k: float(v) for k, v in metrics.items()}, model_id=model_id
+    )
+
+
+def load_keras_model(cfg: DictConfig, paths: Paths, model_uri: str) -> Any:
+    """A Keras model from MLflow (models:/name@alias, models:/<model_id>, ...)."""
+    import mlflow.keras
+
+    configure(cfg, paths)
+    try:
+        return mlflow.keras.load_model(model_uri)
+    except Exception as exc:  # MlflowException, OSError, ...
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"scans.model_uri={model_uri!r}: cannot load model: {first}") from None

@@ -1,0 +1,50 @@
+"""The Model Registry: every evaluated model a version, the alias 'champion' on the best.
+
+The champion is chosen on **validation** accuracy (ties: fewer parameters); test accuracy is
+stored beside it as a tag and never used to choose. Registration is done once (a retry only
+repeats a call that failed before it was committed); the promotion decision is taken under a
+lock shared by this clone's processes, so two parallel jobs cannot both believe they won.
+"""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from digitpipe.paths import Paths
+from digitpipe.tracking.store import lock_for, retry_when_locked
+
+CHAMPION = "champion"
+
+
+def better(val_accuracy: float, params: int, than: dict[str, str]) -> bool:
+    """Higher validation accuracy wins; on a tie, fewer parameters."""
+    best = float(than.get("val_accuracy", "-1"))
+    best_params = int(float(than.get("params", "1e18")))
+    return val_accuracy > best or (val_accuracy == best and params < best_params)
+
+
+def register_and_promote(
+    paths: Paths,
+    name: str,
+    model_uri: str,
+    scores: dict[str, float],
+    params: int,
+    run_id: str,
+) -> tuple[str, bool]:
+    """Register the model as a new version of `name`; move 'champion' to it if its validation
+    accuracy beats the current champion's. Returns (version, promoted)."""
+    client = MlflowClient()
+    tags = {k: f"{v:.6f}" for k, v in scores.items()} | {"params": str(params), "run_id": run_id}
+    version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
+    with lock_for(paths, "registry"):
+        try:
+            champion = retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION)
+        except mlflow.exceptions.MlflowException as exc:
+            if "locked" in str(exc):
+                raise
+            champion = None
+        promoted = champion is None or better(scores["val_accuracy"], params, champion.tags)
+        if promoted:
+            retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, version)
+    return str(version), promoted

@@ -1,0 +1,195 @@
+"""The life of one pipeline run in MLflow.
+
+train opens the run and writes its id to `Paths.run_file`; every later stage reopens it. A stage
+that fails marks the run FAILED; the run is FINISHED only once every tracked stage is done
+(RUNNING in between). Per-stage tags `digitpipe.stage.<name>=done` record the progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from digitpipe.config import flatten, run_name
+from digitpipe.errors import UserError
+from digitpipe.paths import Paths
+from digitpipe.tracking.store import configure, retry_when_locked
+
+STAGE_TAG = "digitpipe.stage."
+
+
+def write_run_file(paths: Paths, record: dict[str, Any]) -> None:
+    paths.run_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.run_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(paths.run_file)
+
+
+def read_run_file(paths: Paths) -> dict[str, Any]:
+    try:
+        return json.loads(paths.run_file.read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{paths.run_file}: no MLflow run recorded (run the train stage)") from None
+
+
+@contextlib.contextmanager
+def _finishing(stage: str, tracked_stages: Iterable[str]) -> Iterator[None]:
+    """Close the active run: FAILED on an error, FINISHED once every tracked stage is done."""
+    try:
+        yield
+    except BaseException:
+        retry_when_locked(mlflow.end_run)("FAILED")
+        raise
+    run_id = mlflow.active_run().info.run_id
+    set_tags({f"{STAGE_TAG}{stage}": "done"})
+    data = retry_when_locked(MlflowClient().get_run)(run_id).data
+    done = all(data.tags.get(f"{STAGE_TAG}{s}") == "done" for s in tracked_stages)
+    if done:
+        set_tags({"mlflow.note.content": description(data.tags, data.metrics)})
+    retry_when_locked(mlflow.end_run)("FINISHED" if done else "RUNNING")
+
+
+def description(tags: dict[str, str], metrics: dict[str, float]) -> str:
+    """The run's description in the MLflow UI: what was trained and how well it does."""
+    parts = [f"**{tags.get('architecture', '?')}**, {tags.get('epochs', '?')} epochs"]
+    for key, label in (
+        ("val_accuracy_final", "validation accuracy"),
+        ("test_accuracy", "test accuracy"),
+        ("scan_accuracy", "scan accuracy"),
+        ("scan_benchmark_accuracy", "scan benchmark accuracy"),
+    ):
+        if key in metrics:
+            parts.append(f"{label} {metrics[key]:.2%}")
+    return ": ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "") + "."
+
+
+@contextlib.contextmanager
+def start_pipeline_run(
+    cfg: DictConfig,
+    paths: Paths,
+    tracked_stages: Iterable[str],
+    tags: dict[str, str] | None = None,
+    resume_run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """train: open a new pipeline run (or reopen an interrupted one) with the whole config."""
+    experiment_id = configure(cfg, paths)
+    tracked = list(tracked_stages)
+    if resume_run_id is not None:
+        run = retry_when_locked(mlflow.start_run)(run_id=resume_run_id)
+    else:
+        run_tags = {
+            "architecture": cfg.model.name,
+            "epochs": str(cfg.train.epochs),
+            **(tags or {}),
+        }
+        run = retry_when_locked(mlflow.start_run)(
+            experiment_id=experiment_id,
+            run_name=run_name(cfg),
+            tags=run_tags,
+            parent_run_id=parent_run_id,
+        )
+        retry_when_locked(mlflow.log_params)(flatten(cfg))
+        retry_when_locked(mlflow.log_text)(OmegaConf.to_yaml(cfg), "config/params.yaml")
+    write_run_file(
+        paths,
+        {
+            "run_id": run.info.run_id,
+            "experiment_id": experiment_id,
+            "tracking_uri": mlflow.get_tracking_uri(),
+        },
+    )
+    with _finishing(tracked[0], tracked):
+        yield run
+
+
+@contextlib.contextmanager
+def stage_run(
+    cfg: DictConfig, paths: Paths, stage: str, tracked_stages: Iterable[str]
+) -> Iterator[mlflow.ActiveRun]:
+    """A later stage: reopen the run that train started, so one pipeline run is one MLflow run."""
+    record = read_run_file(paths)
+    configure(cfg, paths)
+    run = retry_when_locked(mlflow.start_run)(run_id=record["run_id"])
+    with _finishing(stage, list(tracked_stages)):
+        yield run
+
+
+@contextlib.contextmanager
+def side_run(
+    cfg: DictConfig, paths: Paths, name: str, tags: dict[str, str]
+) -> Iterator[mlflow.ActiveRun]:
+    """A run of its own, for results that are not the pipeline run's (another scans folder or
+    model): linked by tags, never overwriting the pipeline run's metrics."""
+    experiment_id = configure(cfg, paths)
+    with retry_when_locked(mlflow.start_run)(
+        experiment_id=experiment_id, run_name=name, tags=tags
+    ) as run:
+        yield run
+
+
+def pipeline_params(run_id: str) -> dict[str, str]:
+    return retry_when_locked(MlflowClient().get_run)(run_id).data.params
+
+
+@retry_when_locked
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+
+@retry_when_locked
+def set_tags(tags: dict[str, str]) -> None:
+    mlflow.set_tags(tags)
+
+
+def log_files(*files: Path, folder: str | None = None) -> None:
+    for file in files:
+        retry_when_locked(mlflow.log_artifact)(str(file), artifact_path=folder)
+
+
+def epoch_callback() -> Any:
+    """MLflow's own Keras callback, logging each epoch's metrics with step = epoch, synchronously
+    and with retries (async logging could drop metrics when parallel jobs lock SQLite). The
+    optimizer's params are not logged: the config's train.* params already say it all."""
+    from mlflow.keras import MlflowCallback
+
+    class EpochMetrics(MlflowCallback):
+        def on_train_begin(self, logs=None):
+            """The run already holds the whole config as params."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs:
+                log_metrics(logs, step=epoch)
+
+        def on_test_end(self, logs=None):
+            """Validation metrics already come per epoch as val_*; skip the step-less copy."""
+
+    return EpochMetrics()
+
+
+def log_datasets(prepared_dir: Path) -> None:
+    """The prepared MNIST splits as MLflow dataset inputs (digest, source, context), so the
+    UI's Datasets column shows what each run trained and was judged on."""
+    import hashlib
+
+    import numpy as np
+
+    contexts = {"train": "training", "val": "validation", "test": "testing"}
+    for split, context in contexts.items():
+        path = prepared_dir / f"{split}.npz"
+        with np.load(path) as arrays:
+            dataset = mlflow.data.from_numpy(
+                arrays["x"],
+                targets=arrays["y"],
+                source=str(path),
+                name=f"mnist-{split}",
+                digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],  # the whole file
+            )
+        retry_when_locked(mlflow.log_input)(dataset, context=context)

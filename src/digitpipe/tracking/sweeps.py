@@ -1,0 +1,142 @@
+"""Sweeps in MLflow: one parent run per Hydra multirun, each job's pipeline run its child.
+
+The parent is created (and the store set up) once, in the launching process, before jobs fan
+out; its id goes to `<sweep dir>/mlflow_parent.json`. Rerunning a sweep in the same folder
+reuses that parent, and a job whose run already FINISHED is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from digitpipe.config import validate
+from digitpipe.errors import UserError
+from digitpipe.paths import Paths
+from digitpipe.tracking.store import configure, retry_when_locked
+
+PARENT_FILE = "mlflow_parent.json"
+
+
+def sweep_id_of(sweep_dir: Path) -> str:
+    return f"{sweep_dir.parent.name}_{sweep_dir.name}"
+
+
+def sweep_parent(sweep_dir: Path) -> dict | None:
+    try:
+        return json.loads((sweep_dir / PARENT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def start_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> tuple[str, str, bool]:
+    """The sweep's parent run: reopened when this folder already has one, else created.
+    Returns (sweep id, run id, resumed)."""
+    experiment_id = configure(cfg, paths)
+    client = MlflowClient()
+    if record := sweep_parent(sweep_dir):
+        retry_when_locked(client.update_run)(record["run_id"], status="RUNNING")
+        return record["sweep_id"], record["run_id"], True
+    sweep_id = sweep_id_of(sweep_dir)
+    parent = retry_when_locked(client.create_run)(
+        experiment_id,
+        run_name=f"sweep-{sweep_id}",
+        tags={"sweep_id": sweep_id, "sweep_dir": str(sweep_dir)},
+    )
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / PARENT_FILE).write_text(
+        json.dumps({"run_id": parent.info.run_id, "sweep_id": sweep_id}) + "\n"
+    )
+    return sweep_id, parent.info.run_id, False
+
+
+def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | None:
+    """FINISHED when every child finished, else FAILED; logs the sweep's multirun.yaml."""
+    record = sweep_parent(sweep_dir)
+    if record is None:
+        return None
+    configure(cfg, paths)
+    client = MlflowClient()
+    if (sweep_dir / "multirun.yaml").is_file():
+        retry_when_locked(client.log_artifact)(
+            record["run_id"], str(sweep_dir / "multirun.yaml"), "sweep"
+        )
+    children = find_runs(cfg.mlflow.experiment_name, sweep_id=record["sweep_id"])
+    failed = [r for r in children if r.info.status != "FINISHED"]
+    status = "FAILED" if failed or not children else "FINISHED"
+    retry_when_locked(client.set_tag)(record["run_id"], "jobs", str(len(children)))
+    retry_when_locked(client.set_terminated)(record["run_id"], status)
+    return status
+
+
+def finished_run(run_id: str) -> bool:
+    """Whether a recorded pipeline run has FINISHED (all its stages done)."""
+    try:
+        return MlflowClient().get_run(run_id).info.status == "FINISHED"
+    except mlflow.exceptions.MlflowException:
+        return False
+
+
+def find_runs(experiment_name: str, sweep_id: str | None = None) -> list:
+    """The pipeline runs of an experiment (parents excluded), optionally of one sweep."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise UserError(f"mlflow: no experiment named {experiment_name!r}")
+    query = "tags.architecture != ''"
+    if sweep_id:
+        query += f" and tags.sweep_id = '{sweep_id}'"
+    return list(
+        mlflow.search_runs([experiment.experiment_id], filter_string=query, output_format="list")
+    )
+
+
+def log_to_sweep_parent(
+    experiment_name: str, sweep_id: str, files: list[Path], folder: str
+) -> None:
+    """Attach files (e.g. the comparison report) to a sweep's parent run."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name)
+    parents = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.sweep_id = '{sweep_id}' and tags.sweep_dir != ''",
+    )
+    if not parents:
+        raise UserError(f"compare: no parent run for sweep {sweep_id!r} in {experiment_name!r}")
+    for file in files:
+        client.log_artifact(parents[0].info.run_id, str(file), folder)
+
+
+def _pipeline_config(config: DictConfig) -> DictConfig:
+    return validate({k: v for k, v in config.items() if k != "hydra"})
+
+
+class MlflowSweepCallback(Callback):
+    """Hydra callback: the parent run before the jobs fan out, its status after they end.
+
+    Hydra turns a callback's exception into a warning; a failure here must stop the sweep
+    instead (SystemExit), or jobs would run without their parent."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        try:
+            sweep_id, parent, resumed = start_sweep_parent(
+                _pipeline_config(config), Paths.here(), sweep_dir
+            )
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        again = " (resumed: finished jobs are skipped)" if resumed else ""
+        print(f"sweep {sweep_id}: MLflow parent run {parent}{again}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        status = end_sweep_parent(_pipeline_config(config), Paths.here(), sweep_dir)
+        print(f"sweep {sweep_id_of(sweep_dir)}: {status}")

@@ -33,7 +33,8 @@ lint: install  ## ruff check + format check
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000
+ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000 (prints the runs-table link)
+	@echo "runs table: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -m digitpipe.commands.ui_link)/runs?workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 

@@ -194,6 +194,22 @@ def test_a_queued_experiment_lands_its_run_in_the_project_store(repro, mlrun):
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
+@pytest.mark.parametrize(
+    ("module", "stage"),
+    [("augment.py", "train"), ("config.py", "prepare"), ("scans/segment.py", "predict-scans")],
+)
+def test_editing_an_imported_module_makes_dvc_status_name_the_stage(repro, module, stage):
+    project, _ = repro
+    source = project / "src" / "digitpipe" / module
+    original = source.read_text()
+    source.write_text(original + "\n# an edit\n")
+    try:
+        status = run(["dvc", "status"], project).stdout
+    finally:
+        source.write_text(original)
+    assert f"{stage}:" in status and f"src/digitpipe/{module}" in status, status
+
+
 def test_bad_override_fails_with_one_line(project_copy):
     done = run(
         ["python", "-m", "digitpipe.commands.params", "model=foo"], project_copy, check=False

@@ -199,7 +199,10 @@ def load_params(path: Path) -> DictConfig:
     try:
         raw = OmegaConf.load(path)
     except Exception as exc:  # yaml errors come in many types
-        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: not valid YAML{where}: {problem}") from None
     return validate(raw, source=path.name)
 
 

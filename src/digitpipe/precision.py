@@ -7,6 +7,7 @@ float16. `train.mixed_precision: auto` picks by those facts; an explicit policy 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,20 @@ def choose(setting: str, flags: frozenset[str], gpus: list[tuple[int, int]]) -> 
 
 def for_this_machine(setting: str) -> Choice:
     return choose(setting, cpu_flags(), gpu_compute_capabilities())
+
+
+def reserved_threads() -> int | None:
+    """The CPUs a scheduler reserved for this job: Ray sets OMP_NUM_THREADS for its tasks (as do
+    SLURM setups). None: no reservation, TensorFlow uses every core."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def match_threads(threads: int | None) -> None:
+    """TensorFlow's thread pools sized to the reservation (before TensorFlow starts)."""
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -52,13 +52,18 @@ def run_pipeline(
 
 
 def finished_before(paths: Paths) -> dict | None:
-    """A job whose pipeline run already FINISHED (a resumed sweep): its summary, else None."""
+    """A job whose pipeline run already FINISHED (a resumed sweep): its summary, else None.
+    A recorded run that did not finish, and that train will not resume from a backup, is
+    marked superseded: the job starts over in a new run."""
+    if not paths.run_file.is_file():
+        return None
+    run_id = tracking.read_run_file(paths)["run_id"]
     summary = paths.train_dir / "summary.json"
-    if not (paths.run_file.is_file() and summary.is_file()):
-        return None
-    if not tracking.finished_run(tracking.read_run_file(paths)["run_id"]):
-        return None
-    return json.loads(summary.read_text())
+    if tracking.finished_run(run_id) and summary.is_file():
+        return json.loads(summary.read_text())
+    if not (paths.backup_dir / "run.json").is_file():
+        tracking.supersede(run_id)
+    return None
 
 
 @hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")

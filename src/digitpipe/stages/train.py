@@ -216,9 +216,12 @@ def run(
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
 ) -> dict:
+    threads = precision.reserved_threads()
+    precision.match_threads(threads)
     chosen = precision.for_this_machine(cfg.train.mixed_precision)
     keras.mixed_precision.set_dtype_policy(chosen.policy)
-    print(f"train: precision {chosen.policy} ({chosen.reason})")
+    reserved = f", {threads} threads reserved" if threads else ""
+    print(f"train: precision {chosen.policy} ({chosen.reason}){reserved}")
     data = {name: splits.load(paths.prepared_dir, name) for name in ("train", "val")}
     model = compiled_model(cfg, len(data["train"][1]))
     with owned_train_dir(paths):
@@ -227,7 +230,12 @@ def run(
             cfg,
             paths,
             tracked_stages(paths),
-            tags=(tags or {}) | {"precision": chosen.policy, "precision_reason": chosen.reason},
+            tags=(tags or {})
+            | {
+                "precision": chosen.policy,
+                "precision_reason": chosen.reason,
+                "threads": str(threads or "all"),
+            },
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,
         ) as mlrun:

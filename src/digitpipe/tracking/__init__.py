@@ -16,7 +16,13 @@ from digitpipe.tracking.runs import (
     write_run_file,
 )
 from digitpipe.tracking.store import configure, tracking_uri
-from digitpipe.tracking.sweeps import find_runs, finished_run, log_to_sweep_parent, sweep_parent
+from digitpipe.tracking.sweeps import (
+    find_runs,
+    finished_run,
+    log_to_sweep_parent,
+    supersede,
+    sweep_parent,
+)
 
 __all__ = [
     "configure",
@@ -36,6 +42,7 @@ __all__ = [
     "set_tags",
     "side_run",
     "stage_run",
+    "supersede",
     "start_pipeline_run",
     "sweep_parent",
     "tracking_uri",

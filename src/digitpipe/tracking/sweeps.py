@@ -76,6 +76,13 @@ def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | No
     return status
 
 
+def supersede(run_id: str) -> None:
+    """An interrupted job's run that a rerun replaces: KILLED, tagged, left out of the sweep."""
+    client = MlflowClient()
+    retry_when_locked(client.set_tag)(run_id, "superseded", "true")
+    retry_when_locked(client.set_terminated)(run_id, "KILLED")
+
+
 def finished_run(run_id: str) -> bool:
     """Whether a recorded pipeline run has FINISHED (all its stages done)."""
     try:
@@ -93,9 +100,8 @@ def find_runs(experiment_name: str, sweep_id: str | None = None) -> list:
     query = "tags.architecture != ''"
     if sweep_id:
         query += f" and tags.sweep_id = '{sweep_id}'"
-    return list(
-        mlflow.search_runs([experiment.experiment_id], filter_string=query, output_format="list")
-    )
+    runs = mlflow.search_runs([experiment.experiment_id], filter_string=query, output_format="list")
+    return [r for r in runs if r.data.tags.get("superseded") != "true"]
 
 
 def log_to_sweep_parent(

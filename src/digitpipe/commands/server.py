@@ -1,0 +1,148 @@
+"""A shared MLflow tracking server: PostgreSQL as its backend store, artifacts proxied by the
+server (clients upload over HTTP; nothing is written by clients to a shared disk).
+
+    python -m digitpipe.commands.server                 (make server)
+    python -m digitpipe.commands.server --port 5001 --folder .server
+
+By default it starts its own PostgreSQL cluster in `<folder>/pgdata` (Debian's `postgresql`
+package: initdb/pg_ctl), listening on 127.0.0.1 only. A team points it at its own database with
+DIGITPIPE_DB_URI=postgresql://user:password@host:5432/mlflow and at its own artifact store with
+DIGITPIPE_ARTIFACTS=s3://bucket/path (credentials from the environment, never from files).
+Clients then set MLFLOW_TRACKING_URI=http://<host>:<port>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from digitpipe.errors import UserError, cli
+
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def pg_tool(name: str) -> str:
+    """A PostgreSQL server program (Debian keeps them outside PATH)."""
+    found = shutil.which(name) or next(
+        (str(d / name) for d in PG_BIN_DIRS if (d / name).is_file()), None
+    )
+    if found is None:
+        raise UserError(f"{name} not found: install PostgreSQL (apt-get install postgresql)")
+    return found
+
+
+def as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its programs as the `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def start_postgres(folder: Path, port: int) -> str:
+    """A cluster in `folder` on 127.0.0.1:`port` with a database `mlflow`; returns its URI."""
+    data = folder / "pgdata"
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    if not (data / "PG_VERSION").is_file():
+        subprocess.run(
+            as_postgres(
+                [pg_tool("initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust", "-E", "UTF8"]
+            ),  # fmt: skip
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data}"
+    subprocess.run(
+        as_postgres(
+            [
+                pg_tool("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(data / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),  # fmt: skip
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        as_postgres(
+            [pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"]
+        ),  # fmt: skip
+        capture_output=True,  # "already exists" on a restart is fine
+    )
+    return f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
+
+
+def stop_postgres(folder: Path) -> None:
+    data = folder / "pgdata"
+    if (data / "postmaster.pid").is_file():
+        subprocess.run(
+            as_postgres([pg_tool("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+def server_command(db_uri: str, artifacts: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri", db_uri,
+        "--artifacts-destination", artifacts,
+        "--serve-artifacts",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", str(workers),
+    ]  # fmt: skip
+
+
+def wait_until_up(port: int, timeout_s: float = 90) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise UserError(f"mlflow server on 127.0.0.1:{port} did not come up in {timeout_s:.0f} s")
+
+
+@cli
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, default=Path(".server"))
+    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--pg-port", type=int, default=54329)
+    args = parser.parse_args()
+    folder = args.folder.resolve()
+    db_uri = os.environ.get("DIGITPIPE_DB_URI")
+    own_postgres = db_uri is None
+    if own_postgres:
+        db_uri = start_postgres(folder, args.pg_port)
+    artifacts = os.environ.get("DIGITPIPE_ARTIFACTS") or str(folder / "artifacts")
+    print(f"server: backend {db_uri.split('@')[-1]}, artifacts {artifacts}")
+    print(f"server: clients set MLFLOW_TRACKING_URI=http://127.0.0.1:{args.port}")
+    server = subprocess.Popen(server_command(db_uri, artifacts, args.port))
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait(timeout=30)
+    finally:
+        if own_postgres:
+            stop_postgres(folder)
+
+
+if __name__ == "__main__":
+    main()

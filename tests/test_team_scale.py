@@ -1,0 +1,96 @@
+"""Team scale with the real parts: a PostgreSQL-backed `mlflow server` with proxied artifacts,
+a DVC remote for data and models, and the champion served over REST."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitpipe.mnist import splits
+from digitpipe.scans import normalise
+from tests.helpers.project import BIN, REPO, copy_project, run, tiny_overrides
+from tests.helpers.servers import TrackingServer, free_port, post_json, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tracking = TrackingServer(tmp_path_factory.mktemp("server"))
+    yield tracking
+    tracking.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mnist_raw, server):
+    """A tiny `dvc repro` that logs to the shared server."""
+    dest = copy_project(tmp_path_factory.mktemp("team") / "project")
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)], dest)
+    run(["dvc", "repro"], dest, env={"MLFLOW_TRACKING_URI": server.uri})
+    return dest
+
+
+def test_a_pipeline_run_lands_on_the_server_with_artifacts_uploaded_over_http(server, project):
+    client = MlflowClient(server.uri)
+    experiment = client.get_experiment_by_name("digitpipe")
+    (found,) = client.search_runs([experiment.experiment_id])
+    assert found.info.status == "FINISHED"
+    assert found.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied, not a path
+    assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [0]
+    names = {a.path for a in client.list_artifacts(found.info.run_id, "evaluate")}
+    assert "evaluate/confusion_matrix.png" in names
+    assert list(server.artifacts.rglob("confusion_matrix.png"))  # stored by the server
+    assert not list((project / "mlruns").rglob("confusion_matrix.png"))  # nothing client-side
+    champion = client.get_model_version_by_alias("digit-classifier", "champion")
+    assert champion.tags["run_id"] == found.info.run_id
+
+
+def test_the_champion_answers_rest_requests(server, project):
+    port = free_port()
+    serving = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/digit-classifier@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],  # fmt: skip
+        env={"MLFLOW_TRACKING_URI": server.uri, "PATH": f"{BIN}:/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping")
+        x_test, y_test = splits.load(project / "data" / "prepared", "test")
+        scan = normalise.normalize(normalise.load_gray(REPO / "data" / "scans" / "scan_001.png"))
+        batch = np.concatenate([x_test[:20], scan[None, ..., None]])
+        answer = post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": batch.tolist()})
+        probs = np.asarray(answer["predictions"])
+        assert probs.shape == (21, 10)
+        assert (probs[:20].argmax(1) == y_test[:20]).mean() >= 0.8  # a trained model's answers
+        assert 0 <= probs[20].argmax() <= 9
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
+
+
+def test_data_and_models_round_trip_through_a_dvc_remote(project, tmp_path):
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "team", str(remote)], project)
+    run(["dvc", "push"], project)
+    model = (project / "outputs" / "train" / "model.keras").read_bytes()
+    shutil.rmtree(project / ".dvc" / "cache")
+    shutil.rmtree(project / "outputs")
+    shutil.rmtree(project / "data" / "prepared")
+    run(["dvc", "pull"], project)
+    assert (project / "outputs" / "train" / "model.keras").read_bytes() == model
+    assert (project / "data" / "prepared" / "test.npz").is_file()
+    assert "up to date" in run(["dvc", "status"], project).stdout

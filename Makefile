@@ -6,13 +6,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-fast lint ui params scans bench clean
+.PHONY: help install run test test-fast lint ui server params scans bench clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@# PostgreSQL (Debian's package) for the shared tracking server and its tests
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -37,6 +40,9 @@ ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000 (prints 
 	@echo "runs table: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -m digitpipe.commands.ui_link)/runs?workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+
+server: install  ## shared MLflow server: PostgreSQL backend, proxied artifacts, on :5001 (.server/)
+	$(BIN)/python -m digitpipe.commands.server
 
 params: install  ## recompose params.yaml from conf/ (after editing conf/), e.g. make params ARGS=model=lenet5
 	$(BIN)/python -m digitpipe.commands.params $(ARGS)

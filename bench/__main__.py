@@ -15,11 +15,12 @@ from bench import common
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("train", "overhead", "scans", "memory"), nargs="*")
+    sections = ("train", "overhead", "scans", "memory", "sweeps")
+    parser.add_argument("--only", choices=sections, nargs="*")
     args = parser.parse_args()
-    only = set(args.only or ("train", "overhead", "scans", "memory"))
+    only = set(args.only or sections)
     os.environ.update(common.env())  # in-process training logs to a throwaway MLflow store
-    from bench import overhead, scans, training
+    from bench import overhead, scans, sweeps, training
 
     started = time.time()
     results: dict = {"machine": common.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -89,6 +90,17 @@ def main() -> None:
             results["overhead"] = measured
             common.save(results)
             out.append(common.table("Stage overhead", ["what", "seconds"], rows))
+        if "sweeps" in only:
+            rows, measured = sweeps.measure()
+            results["sweeps"] = measured
+            common.save(results)
+            out.append(
+                common.table(
+                    "Tiny 4-job sweep (2 architectures x 2 seeds, 1 epoch) per launcher",
+                    ["launcher", "wall time", "jobs/min"],
+                    rows,
+                )
+            )
         if "scans" in only or "memory" in only:
             rows, measured = scans.measure() if "scans" in only else ([], {})
             if "memory" in only:

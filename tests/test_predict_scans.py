@@ -106,3 +106,40 @@ def test_a_big_folder_streams_in_chunks_and_loses_nothing(workspace, tmp_path, c
         "predict-scans: 512/562 images",
         "predict-scans: 562/562 images",
     ]
+
+
+def test_animated_gif_webp_and_multipage_tiff_are_read_with_a_note(workspace, tmp_path):
+    from PIL import Image
+
+    cfg, paths = workspace
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    digit = Image.open(next((REPO / "data" / "scans").glob("scan_001.*"))).convert("L")
+    blank = Image.new("L", digit.size, 255)
+    digit.save(folder / "anim.gif", save_all=True, append_images=[blank], duration=100)
+    digit.save(folder / "anim.webp", save_all=True, append_images=[blank], duration=100)
+    digit.save(folder / "pages.tiff", save_all=True, append_images=[blank, blank])
+    digit.save(folder / "still.webp")
+    cfg.scans.dir = str(folder)
+    summary = predict_scans.run(cfg, paths)
+    table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
+    assert summary["images"] == 4 and summary["errors"] == 0
+    notes = dict(zip(table["file"], table["note"], strict=True))
+    assert notes["anim.gif"] == "first of 2 frames/pages read"
+    assert notes["anim.webp"] == "first of 2 frames/pages read"
+    assert notes["pages.tiff"] == "first of 3 frames/pages read"
+    assert notes["still.webp"] == ""
+
+
+def test_the_gallery_says_how_many_of_how_many_it_shows(workspace):
+    cfg, paths = workspace
+    cfg.scans.gallery_max = 4
+    predict_scans.run(cfg, paths)
+    # the title is drawn into the PNG; the choice itself is what the stage passes on
+    from digitpipe.scans import read
+
+    pick = read.FewPerCase(2)
+    chosen = [pick(f"{case}_{k}", case) for case in ("a", "b") for k in range(3)]
+    assert chosen == [True, True, False, True, True, False]
+    first = read.FirstN(2)
+    assert [first(str(k), "") for k in range(4)] == [True, True, False, False]

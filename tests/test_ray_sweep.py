@@ -27,8 +27,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tracking = TrackingServer(tmp_path_factory.mktemp("ray-server"))
+def server():
+    tracking = TrackingServer()
     yield tracking
     tracking.stop()
 

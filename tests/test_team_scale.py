@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tracking = TrackingServer(tmp_path_factory.mktemp("server"))
+def server():
+    tracking = TrackingServer()
     yield tracking
     tracking.stop()
 
@@ -70,7 +70,9 @@ def test_the_champion_answers_rest_requests(server, project):
     try:
         wait_for(f"http://127.0.0.1:{port}/ping")
         x_test, y_test = splits.load(project / "data" / "prepared", "test")
-        scan = normalise.normalize(normalise.load_gray(REPO / "data" / "scans" / "scan_001.png"))
+        scan = normalise.normalize(
+            normalise.load_gray(next((REPO / "data" / "scans").glob("scan_001.*")))
+        )
         batch = np.concatenate([x_test[:20], scan[None, ..., None]])
         answer = post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": batch.tolist()})
         probs = np.asarray(answer["predictions"])

@@ -24,13 +24,13 @@ def _save(fig, path: Path) -> Path:
 def training_curves(history_csv: Path, path: Path) -> Path:
     """Loss and accuracy per epoch, train vs validation."""
     history = pd.read_csv(history_csv)
-    epochs = history["epoch"] + 1
+    epochs = history["epoch"]  # 0-based, as in history.csv, DVC plots and MLflow's steps
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, history[metric], marker="o", label="train")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
-        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.set(xlabel="epoch (0 = first)", ylabel=metric, title=metric)
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -19,10 +21,14 @@ def free_port() -> int:
 
 
 class TrackingServer:
-    """A PostgreSQL cluster in a temp folder and an `mlflow server` proxying artifacts."""
+    """A PostgreSQL cluster in a temp folder and an `mlflow server` proxying artifacts.
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    The folder is a fresh one in the system's temp dir: PostgreSQL runs as its own user, which
+    cannot enter pytest's private tmp_path."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="digitpipe-server-"))
+        folder = self.folder
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.database = start_postgres(folder, free_port())
@@ -38,6 +44,7 @@ class TrackingServer:
         self.process.terminate()
         self.process.wait(timeout=30)
         stop_postgres(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def post_json(url: str, body: dict, timeout: float = 60) -> dict:

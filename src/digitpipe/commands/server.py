@@ -47,6 +47,12 @@ def start_postgres(folder: Path, port: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
+        reachable = subprocess.run(as_postgres(["test", "-w", str(folder)])).returncode == 0
+        if not reachable:
+            raise UserError(
+                f"{folder}: the postgres user cannot reach this folder (a parent is private); "
+                "pass --folder somewhere it can, e.g. /var/tmp/digitpipe-server"
+            )
     if not (data / "PG_VERSION").is_file():
         subprocess.run(
             as_postgres(

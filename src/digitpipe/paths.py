@@ -93,6 +93,12 @@ class Paths:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.inputs_base or self.workspace) / path
 
+    def resolve_output_path(self, value: str) -> Path:
+        """A path from config that a stage writes: relative from the workspace, so concurrent
+        sweep jobs never write the same files."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.workspace / path
+
     # --- stage outputs ----------------------------------------------------------------------
     @property
     def train_dir(self) -> Path:

@@ -31,7 +31,7 @@ def naive_accuracy(model, folder: Path, labels: pd.DataFrame) -> dict[str, float
 
 def run(cfg: DictConfig, paths: Paths) -> dict:
     bench, s = cfg.scans.benchmark, cfg.scans
-    folder = paths.resolve_user_path(bench.dir)
+    folder = paths.resolve_output_path(bench.dir)
     labels = synthetic.generate(folder, bench.per_case, bench.seed)
     model = predict_scans.load_model(cfg, paths)
     table, gallery = read.read_folder(

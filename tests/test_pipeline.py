@@ -142,6 +142,9 @@ def test_the_logged_model_is_named_after_its_architecture_with_final_metrics(mlr
     assert len(models) == 1 and models[0].source_run_id == found.info.run_id
     assert models[0].name == "seed_blog_cnn"
     linked = {m.key: m.value for m in models[0].metrics}
+    keys = [m.key for m in models[0].metrics]
+    assert keys.count("test_accuracy") == 1  # logged once, to the run and its model together
+    assert len(client.get_metric_history(found.info.run_id, "test_accuracy")) == 1
     assert linked["test_accuracy"] == pytest.approx(found.data.metrics["test_accuracy"])
     history = client.get_metric_history(found.info.run_id, "val_accuracy")
     assert linked["val_accuracy"] == pytest.approx(max(history, key=lambda m: m.step).value)

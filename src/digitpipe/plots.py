@@ -142,29 +142,38 @@ def per_class_error(table: pd.DataFrame, path: Path) -> Path:
 
 
 def model_diagram(model, path: Path) -> Path:
-    """The network as a column of boxes, input to output: layer, output shape, parameters."""
-    layers = [("Input", str((None, *model.input_shape[1:])), 0)] + [
-        (f"{layer.name} ({type(layer).__name__})", str(layer.output.shape), layer.count_params())
+    """The network as a column of boxes, input to output: layer, output shape, parameters.
+    Monospaced columns sized by their longest entry, so no name runs into a shape."""
+    layers = [("Input", str((None, *model.input_shape[1:])), "0")] + [
+        (f"{layer.name} ({type(layer).__name__})", str(layer.output.shape),
+         f"{layer.count_params():,}")
         for layer in model.layers
-    ]
-    height = 0.62 * len(layers) + 0.9
-    fig, ax = plt.subplots(figsize=(6.2, height))
-    ax.set(xlim=(0, 1), ylim=(len(layers) - 0.4, -0.9))
+    ]  # fmt: skip
+    widths = [max(len(row[c]) for row in layers) for c in range(3)]
+    gap, char_in = 3, 8 * 0.6 / 72  # 8 pt monospace: 0.6 em per character
+    columns = np.cumsum([2, widths[0] + gap, widths[1] + gap]) * char_in
+    width = (sum(widths) + 2 * gap + 4) * char_in
+    width, height = max(width, 5.0), 0.42 * len(layers) + 0.8
+    fig, ax = plt.subplots(figsize=(width, height))
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.35 / height)  # 1 data unit = 1 in
+    ax.set(xlim=(0, width), ylim=(len(layers) - 0.4, -0.6))
     ax.axis("off")
     for i, (name, shape, params) in enumerate(layers):
-        colour = "#dbe8f6" if params else "#eeeeee"
+        colour = "#dbe8f6" if params != "0" else "#eeeeee"
         box = matplotlib.patches.FancyBboxPatch(
-            (0.05, i - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02", fc=colour, ec="#4a6a8a"
-        )
+            (char_in, i - 0.3), width - 2 * char_in, 0.6,
+            boxstyle="round,pad=0.02", fc=colour, ec="#4a6a8a",
+        )  # fmt: skip
         ax.add_patch(box)
-        ax.text(0.08, i, name, va="center", fontsize=8.5, weight="bold")
-        ax.text(0.62, i, shape, va="center", fontsize=8, family="monospace")
-        ax.text(0.92, i, f"{params:,}", va="center", ha="right", fontsize=8)
+        style = {"va": "center", "fontsize": 8, "family": "monospace"}
+        ax.text(columns[0], i, name, weight="bold", **style)
+        ax.text(columns[1], i, shape, **style)
+        ax.text(columns[2] + widths[2] * char_in, i, params, ha="right", **style)
         if i:
-            ax.annotate("", (0.5, i - 0.31), (0.5, i - 0.69), arrowprops={"arrowstyle": "->"})
-    total = model.count_params()
-    ax.set_title(f"{model.name}: {total:,} parameters (output shape, parameters per layer)",
-                 fontsize=9)  # fmt: skip
+            middle = width / 2
+            ax.annotate("", (middle, i - 0.31), (middle, i - 0.69), arrowprops={"arrowstyle": "->"})
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters "
+                 "(layer, output shape, parameters)", fontsize=9)  # fmt: skip
     return _save(fig, path)
 
 

@@ -14,10 +14,14 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
+from digitpipe.scans.locate import crop_to_writing, reduced
+from digitpipe.scans.printed import remove_form_boxes
 from digitpipe.scans.segment import segment
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 WORK_SIZE = 512  # longer side while normalising: plenty for one digit, bounded time and memory
+FULL_SIZE = 4096  # longer side read from the file to find the writing (a 12 MP photo: 4032)
+SMALL_SIZE = 64  # pictures smaller than this are enlarged first, so thin strokes stay whole
 MIN_CONTRAST = 0.08  # below this spread of grey levels the page is considered blank
 
 
@@ -30,16 +34,16 @@ def load_gray(path: Path) -> np.ndarray:
     return load_gray_noted(path)[0]
 
 
-def load_gray_noted(path: Path) -> tuple[np.ndarray, str]:
-    """load_gray, plus a note when only the first of several frames or pages was read
-    (animated GIF/WebP, multi-page TIFF)."""
+def load_gray_noted(path: Path, longest: int = WORK_SIZE) -> tuple[np.ndarray, str]:
+    """load_gray (longer side at most `longest`), plus a note when only the first of several
+    frames or pages was read (animated GIF/WebP, multi-page TIFF)."""
     try:
         with Image.open(path) as image:
             frames = getattr(image, "n_frames", 1)
             image.seek(0)
-            image.draft("L", (WORK_SIZE, WORK_SIZE))  # JPEG: decode at reduced size, cheap
+            image.draft("L", (longest, longest))  # JPEG: decode at reduced size, cheap
             image = ImageOps.exif_transpose(image)
-            image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.LANCZOS)
+            image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
             note = f"first of {frames} frames/pages read" if frames > 1 else ""
             return to_gray(image), note
     except Image.DecompressionBombError:
@@ -117,7 +121,8 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     if peak < MIN_CONTRAST:
         raise ScanError("no digit found (no ink stands out from the paper)")
     scaled = np.clip(ink / peak, 0, 1)
-    mask = scaled > max(otsu_threshold(scaled), 0.25)
+    threshold = max(otsu_threshold(scaled), 0.25)
+    mask = remove_form_boxes(scaled > threshold, faint=scaled > 0.5 * threshold)
     labels, count = ndimage.label(mask)
     if count == 0:
         raise ScanError("no digit found")
@@ -221,14 +226,27 @@ class Picture:
     note: str = ""
 
 
+def working_picture(full: np.ndarray) -> np.ndarray:
+    """The picture at the size digits are read at: a large one cropped to its writing first
+    (at full resolution) and then reduced to WORK_SIZE; a tiny one enlarged to twice SMALL_SIZE."""
+    if max(full.shape) > WORK_SIZE:
+        return reduced(crop_to_writing(full), WORK_SIZE)
+    if max(full.shape) < SMALL_SIZE:
+        factor = SMALL_SIZE * 2 / max(full.shape)
+        size = (round(full.shape[1] * factor), round(full.shape[0] * factor))
+        return np.asarray(Image.fromarray(full, mode="F").resize(size, Image.Resampling.BICUBIC))
+    return full
+
+
 def read_digits(path: Path, split: bool, thumbnail: bool) -> Picture:
     """One file, start to end. Top-level and light on imports, so worker processes can run it
     for a folder of scans."""
     try:
-        gray, note = load_gray_noted(path)
+        full, note = load_gray_noted(path, FULL_SIZE)
+        gray = working_picture(full)
         thumb = None
         if thumbnail:
-            small = Image.fromarray((gray * 255).astype(np.uint8))
+            small = Image.fromarray((reduced(full, 192) * 255).astype(np.uint8))
             small.thumbnail((96, 56))
             thumb = np.asarray(small)
         return Picture(normalize_digits(gray, split=split), thumb, note=note)

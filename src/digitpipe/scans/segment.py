@@ -10,7 +10,8 @@ def segment(mask: np.ndarray) -> list[np.ndarray]:
     """Split an ink mask into digits, left to right.
 
     Pieces that overlap horizontally belong to one digit (broken strokes, the bar of a 5);
-    small pieces join their nearest neighbour; a piece much wider than tall is cut at the
+    small pieces within the digits' line join their nearest neighbour, small pieces above or
+    below it (printed text, labels) are dropped; a piece much wider than tall is cut at the
     thinnest columns (touching digits). One digit gives a list of one mask.
     """
     labels, count = ndimage.label(mask)
@@ -41,8 +42,10 @@ def segment(mask: np.ndarray) -> list[np.ndarray]:
         return [mask]
     digits = [masks[i].copy() for i in big]
     centres = [np.flatnonzero(m.any(0)).mean() for m in digits]
-    for i, m in enumerate(masks):  # fragments join the nearest digit
-        if i not in big:
+    line = np.flatnonzero(np.any([m.any(1) for m in digits], axis=0))  # rows of the digits' line
+    for i, m in enumerate(masks):  # fragments on the line join the nearest digit; others go
+        rows = np.flatnonzero(m.any(1))
+        if i not in big and line[0] <= rows.mean() <= line[-1]:
             x = np.flatnonzero(m.any(0)).mean()
             digits[int(np.argmin([abs(x - c) for c in centres]))] |= m
     return [part for m in digits for part in split_touching(m)]

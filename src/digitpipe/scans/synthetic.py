@@ -195,26 +195,120 @@ def number(digits8: list, rng: Rng) -> Image.Image:
     return on_paper(place(row, size + 50, row.shape[1] + 30, rng), rng)
 
 
+def written_row(digits8: list, rng: Rng, size: int, gaps: tuple[int, int]) -> np.ndarray:
+    """Digits side by side as one strip of ink (1 = ink), tight to their columns."""
+    crops = []
+    for d in digits8:
+        ink = strokes(d, size, rng)
+        columns = np.flatnonzero(ink.max(0) > 0.3)
+        crops.append(ink[:, columns[0] : columns[-1] + 1])
+    steps = [int(rng.integers(*gaps)) for _ in crops]
+    row = np.zeros((size, sum(c.shape[1] for c in crops) + sum(max(g, 0) for g in steps)), "f4")
+    x = 0
+    for crop, gap in zip(crops, steps, strict=True):
+        row[:, x : x + crop.shape[1]] = np.maximum(row[:, x : x + crop.shape[1]], crop)
+        x += crop.shape[1] + gap
+    return row[:, :x]
+
+
+def page_photo(digits8: list, rng: Rng) -> Image.Image:
+    """A phone photo of a page: a written number well under a tenth of the frame, faint printed
+    text, a shadow, the page edge and a dark table corner; stored sideways with an EXIF
+    orientation, as phones do."""
+    height, width = 1512, 2016
+    size = int(rng.integers(70, 110))
+    row = written_row(digits8, rng, size, (4, 16))
+    text = np.zeros((height, width), dtype=np.float32)
+    for top in range(int(rng.integers(60, 120)), height - 60, int(rng.integers(55, 75))):
+        x = int(rng.integers(80, 200))
+        while x < width - 300:  # printed words: small dark runs, faint (showing through)
+            word = int(rng.integers(30, 140))
+            text[top : top + 14, x : x + word] = rng.uniform(0.15, 0.3)
+            x += word + int(rng.integers(12, 30))
+    canvas = np.zeros((height, width), dtype=np.float32)
+    top = int(rng.integers(height // 3, 2 * height // 3 - size))
+    left = int(rng.integers(width // 4, 3 * width // 4 - row.shape[1]))
+    canvas[top : top + size, left : left + row.shape[1]] = row
+    text[top - 40 : top + size + 40, left - 60 : left + row.shape[1] + 60] = 0
+    picture = np.asarray(on_paper(np.maximum(canvas, text), rng, shadow=rng.uniform(0.3, 0.5)))
+    picture = picture.astype(np.float32) / 255
+    yy, xx = np.mgrid[0:height, 0:width]
+    corner = int(rng.integers(0, 4))  # the table beyond the page edge, in one corner
+    fx, fy = (xx, yy) if corner % 2 == 0 else (width - xx, yy)
+    fy = fy if corner < 2 else height - yy
+    table = fx / width + fy / height < rng.uniform(0.18, 0.3)
+    picture[table] = rng.uniform(0.08, 0.2) + rng.normal(0, 0.02, int(table.sum()))
+    image = Image.fromarray((np.clip(picture, 0, 1) * 255).astype(np.uint8))
+    sideways = image.transpose(Image.Transpose.ROTATE_90)  # pixels as the sensor saw them
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    sideways.info["exif"] = exif.tobytes()
+    return sideways
+
+
+def form_row(digits8: list, rng: Rng) -> Image.Image:
+    """A form row: each handwritten digit inside a printed box, a small printed label above."""
+    from PIL import ImageDraw, ImageFont
+
+    box, count = int(rng.integers(46, 60)), len(digits8)
+    height, width = box + 70, box * count + 60
+    canvas = np.zeros((height, width), dtype=np.float32)
+    lines = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(lines)
+    font = ImageFont.load_default(size=max(8, box // 5))
+    top = 45
+    for i, d in enumerate(digits8):
+        left = 30 + i * box
+        draw.rectangle([left, top, left + box, top + box], outline=255, width=2)
+        draw.text((left + 4, top - box // 5 - 8), f"{i + 1}", fill=255, font=font)
+        size = int(box * rng.uniform(0.65, 0.85))
+        ink = strokes(d, size, rng)
+        y = top + (box - size) // 2 + int(rng.integers(-3, 4))
+        x = left + (box - size) // 2 + int(rng.integers(-3, 4))
+        canvas[y : y + size, x : x + size] = np.maximum(canvas[y : y + size, x : x + size], ink)
+    printed = np.asarray(lines, dtype=np.float32) / 255
+    return on_paper(canvas, rng, lines=printed)
+
+
+def case_faint_tiny(d, rng):
+    """A 32x32 crop of a thin grey stroke: thresholded naively it breaks into pieces."""
+    ink = strokes(d, int(rng.integers(22, 27)), rng, pen=-1)
+    return on_paper(place(ink, 32, 32, rng), rng, pen_tone=(0.55, 0.7))
+
+
+CASES["faint_tiny"] = case_faint_tiny
+
+NUMBER_CASES: dict[str, Callable] = {  # (digits as 8x8 pictures, rng) -> picture
+    "multi": number,
+    "page_photo": page_photo,
+    "form_row": form_row,
+}
+NUMBER_LENGTHS = {"multi": (2, 5), "page_photo": (3, 6), "form_row": (10, 11)}
+
+
 def generate(out: Path, per_case: int, seed: int) -> pd.DataFrame:
     """Write the benchmark pictures and labels.csv (file,label,case)."""
     rng = np.random.default_rng(seed)
     digits = load_digits()
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+
+    def pick(label: int) -> np.ndarray:
+        return digits.images[rng.choice(np.flatnonzero(digits.target == label))]
+
     for case, draw in CASES.items():
         for k in range(per_case):
-            label = k % 10
-            index = rng.choice(np.flatnonzero(digits.target == label))
             name = f"{case}_{k:02d}.png"
-            draw(digits.images[index], rng).save(out / name)
-            rows.append({"file": name, "label": str(label), "case": case})
-    for k in range(per_case):
-        length = int(rng.integers(2, 5))
-        labels = rng.integers(0, 10, size=length)
-        pictures = [digits.images[rng.choice(np.flatnonzero(digits.target == d))] for d in labels]
-        name = f"multi_{k:02d}.png"
-        number(pictures, rng).save(out / name)
-        rows.append({"file": name, "label": "".join(map(str, labels)), "case": "multi"})
+            draw(pick(k % 10), rng).save(out / name)
+            rows.append({"file": name, "label": str(k % 10), "case": case})
+    for case, draw in NUMBER_CASES.items():
+        for k in range(per_case):
+            labels = rng.integers(0, 10, size=int(rng.integers(*NUMBER_LENGTHS[case])))
+            picture = draw([pick(d) for d in labels], rng)
+            name = f"{case}_{k:02d}." + ("jpg" if case == "page_photo" else "png")
+            picture.save(out / name, **({"quality": 90} if name.endswith(".jpg") else {}),
+                         exif=picture.info.get("exif", b""))  # fmt: skip
+            rows.append({"file": name, "label": "".join(map(str, labels)), "case": case})
     table = pd.DataFrame(rows)
     table.to_csv(out / "labels.csv", index=False)
     return table

@@ -93,15 +93,15 @@ def draw_figures(cfg: DictConfig, out: Path, x_test, y_test, probs, matrix) -> l
 
 def log_and_register(cfg: DictConfig, paths: Paths, scores: dict, report: dict, params: int):
     """Metrics to the pipeline run, the model to the registry (champion by validation)."""
-    tracking.log_metrics({f"test_{k}": v for k, v in scores["test"].items()})
-    if scores["val_accuracy"] is not None:
-        tracking.log_metrics({"val_accuracy_final": scores["val_accuracy"]})
-    tracking.log_metrics({f"test_f1_digit_{d}": report[str(d)]["f1-score"] for d in DIGITS})
-    tracking.log_metrics({f"test_recall_digit_{d}": report[str(d)]["recall"] for d in DIGITS})
     record = tracking.read_run_file(paths)
     model_uri = record.get("model_uri")
-    if model_uri:
-        tracking.link_metrics(model_uri, {f"test_{k}": v for k, v in scores["test"].items()})
+    headline = {f"test_{k}": v for k, v in scores["test"].items()}
+    if scores["val_accuracy"] is not None:
+        headline["val_accuracy_final"] = scores["val_accuracy"]
+    # logged once, to the run and to its model (so the UI's model tables show them)
+    tracking.log_metrics(headline, model_uri=model_uri)
+    tracking.log_metrics({f"test_f1_digit_{d}": report[str(d)]["f1-score"] for d in DIGITS})
+    tracking.log_metrics({f"test_recall_digit_{d}": report[str(d)]["recall"] for d in DIGITS})
     if not (cfg.mlflow.registered_model and model_uri):
         return
     if scores["val_accuracy"] is None:

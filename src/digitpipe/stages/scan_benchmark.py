@@ -47,7 +47,8 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     files = predict_scans.write(out, table, summary, "scan_benchmark")
     cases = labels["case"].nunique()
     title = (
-        f"Scan benchmark: {len(gallery)} of {summary['images']} shown ({GALLERY_PER_CASE} of each "
+        f"Scan benchmark: {len(gallery)} of {summary['images']} shown "
+        f"({min(GALLERY_PER_CASE, bench.per_case)} of each "
         f"of {cases} cases), accuracy {summary.get('accuracy', 0):.1%}"
     )
     files.append(plots.scan_gallery(gallery, out / "gallery.png", title))

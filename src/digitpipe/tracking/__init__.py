@@ -1,6 +1,6 @@
 """The one place that talks to MLflow: store, pipeline runs, models, registry, sweeps."""
 
-from digitpipe.tracking.models import link_metrics, load_keras_model, log_keras_model
+from digitpipe.tracking.models import load_keras_model, log_keras_model
 from digitpipe.tracking.registry import register_and_promote
 from digitpipe.tracking.runs import (
     epoch_callback,
@@ -29,7 +29,6 @@ __all__ = [
     "epoch_callback",
     "find_runs",
     "finished_run",
-    "link_metrics",
     "load_keras_model",
     "log_datasets",
     "log_files",

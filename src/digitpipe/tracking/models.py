@@ -33,16 +33,6 @@ def log_keras_model(model: Any, example: Any, name: str, last_epoch: int) -> str
     return info.model_uri
 
 
-def link_metrics(model_uri: str, metrics: dict[str, float]) -> None:
-    """Attach final metrics to the LoggedModel, so the UI's model tables show these values."""
-    import mlflow
-
-    model_id = model_uri.removeprefix("models:/")
-    retry_when_locked(mlflow.log_metrics)(
-        {k: float(v) for k, v in metrics.items()}, model_id=model_id
-    )
-
-
 def load_keras_model(cfg: DictConfig, paths: Paths, model_uri: str) -> Any:
     """A Keras model from MLflow (models:/name@alias, models:/<model_id>, ...)."""
     import mlflow.keras

@@ -140,8 +140,12 @@ def pipeline_params(run_id: str) -> dict[str, str]:
 
 
 @retry_when_locked
-def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+def log_metrics(
+    metrics: dict[str, float], step: int | None = None, model_uri: str | None = None
+) -> None:
+    """To the active run; with `model_uri` (models:/<model_id>) also to that logged model."""
+    model_id = model_uri.removeprefix("models:/") if model_uri else None
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step, model_id=model_id)
 
 
 @retry_when_locked

@@ -1,0 +1,54 @@
+"""Printed structure is not handwriting: a row of boxes on a form, with small printed labels.
+
+A form row shows as two long horizontal rules (the boxes' top and bottom) joined by vertical
+rules as tall as the band between them. Those rules are removed, and only ink inside the band
+is kept, so labels printed above or below the boxes are never read as digits."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Rows (first, last) of horizontal rules: rows where straight runs longer than a sixth of
+    the width cover 60% of it (a digit's bars never do)."""
+    length = max(20, mask.shape[1] // 6)
+    runs = ndimage.binary_opening(mask, structure=np.ones((1, length), dtype=bool))
+    rows = np.flatnonzero(runs.sum(1) >= 0.6 * mask.shape[1])
+    if len(rows) == 0:
+        return []
+    groups, start = [], rows[0]
+    for a, b in zip(rows[:-1], rows[1:], strict=True):
+        if b > a + 1:
+            groups.append((start, a))
+            start = b
+    groups.append((start, rows[-1]))
+    return groups
+
+
+def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
+    """The ink `mask` without a form row's boxes and whatever lies outside them; unchanged when
+    the picture is not one row of boxes (exactly two long rules, a band at least 10 px tall).
+    The rules are looked for in `faint` (a lower threshold): printed boxes are often lighter
+    than the writing, and a rule half under the threshold still cuts digits apart."""
+    rules = horizontal_rules(faint)
+    if len(rules) != 2:
+        return mask
+    (top_first, top_last), (bottom_first, bottom_last) = rules
+    band = bottom_first - top_last - 1
+    if band < 10:
+        return mask
+    tall = ndimage.binary_opening(faint, structure=np.ones((int(0.9 * band), 1), dtype=bool))
+    labels, _ = ndimage.label(tall)
+    walls = [  # the boxes' sides run from rule to rule; a digit's stroke does not
+        i for i, (rows, _) in enumerate(ndimage.find_objects(labels), start=1)
+        if rows.start <= top_last + 2 and rows.stop >= bottom_first - 1
+    ]  # fmt: skip
+    printed = np.isin(labels, walls)
+    printed[top_first : top_last + 1] |= faint[top_first : top_last + 1]
+    printed[bottom_first : bottom_last + 1] |= faint[bottom_first : bottom_last + 1]
+    inside = np.zeros_like(mask)
+    inside[top_last + 1 : bottom_first] = True
+    kept = mask & ~ndimage.binary_dilation(printed) & inside
+    return kept if kept.any() else mask

@@ -178,21 +178,8 @@ CASES: dict[str, Callable] = {
 
 def number(digits8: list, rng: Rng) -> Image.Image:
     """A written number: digits side by side with uneven gaps (sometimes touching)."""
-    size = 60
-    inks = [strokes(d, size, rng) for d in digits8]
-    crops = []
-    for ink in inks:
-        columns = np.flatnonzero(ink.max(0) > 0.3)
-        crops.append(ink[:, columns[0] : columns[-1] + 1])
-    gaps = [int(rng.integers(-2, 14)) for _ in crops]
-    width = sum(c.shape[1] for c in crops) + sum(max(g, 0) for g in gaps) + 40
-    row = np.zeros((size, width), dtype=np.float32)
-    x = 20
-    for crop, gap in zip(crops, gaps, strict=True):
-        row[:, x : x + crop.shape[1]] = np.maximum(row[:, x : x + crop.shape[1]], crop)
-        x += crop.shape[1] + gap
-    row = row[:, : max(x + 20, 1)]
-    return on_paper(place(row, size + 50, row.shape[1] + 30, rng), rng)
+    row = np.pad(written_row(digits8, rng, 60, (-2, 14)), ((0, 0), (20, 20)))
+    return on_paper(place(row, row.shape[0] + 50, row.shape[1] + 30, rng), rng)
 
 
 def written_row(digits8: list, rng: Rng, size: int, gaps: tuple[int, int]) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""A parallel 2x2 sweep against the default SQLite store: nothing lost, one parent, a report,
-the champion alias on the best model, and all of it visible through a real MLflow server."""
+"""A parallel 2x2 sweep into the store MLFLOW_TRACKING_URI names: nothing lost, one parent, a
+report, the champion alias on the best model, and all of it visible through a real MLflow server."""
 
 import json
 import socket
@@ -29,8 +29,10 @@ def rest(port: int, endpoint: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw):
+def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw, tmp_path):
     sweep_dir = project_copy / "multirun" / "2026-01-01" / "00-00-00"
+    store = f"sqlite:///{tmp_path / 'team.db'}"
+    env = {"MLFLOW_TRACKING_URI": store}
     run(
         [
             "python",
@@ -45,8 +47,8 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
             f"hydra.sweep.dir={sweep_dir}",
         ],
         project_copy,
+        env=env,
     )
-    store = f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}"
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("digitpipe")
     parents = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
@@ -78,9 +80,17 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
             assert key in child.data.metrics, (child.info.run_name, key)
         files = {a.path for a in client.list_artifacts(child.info.run_id, "evaluate")}
         assert "evaluate/confusion_matrix.png" in files
+        job = sweep_dir / child.data.tags["hydra_job"]
+        assert (job / "outputs" / "evaluate" / "metrics.json").is_file()
+        assert (job / ".hydra" / "overrides.yaml").is_file()
+    # a store given by MLFLOW_TRACKING_URI keeps its artifacts beside its database
+    assert list((tmp_path / "artifacts").rglob("confusion_matrix.png"))
+    assert not list((project_copy / "mlruns").rglob("confusion_matrix.png"))
 
     # the comparison report ranks them and lands on the parent run
-    report = run(["python", "-m", "digitpipe.commands.compare", "--sweep", sweep_id], project_copy)
+    report = run(
+        ["python", "-m", "digitpipe.commands.compare", "--sweep", sweep_id], project_copy, env=env
+    )
     best = max(
         children,
         key=lambda c: (c.data.metrics["val_accuracy_final"], -c.data.metrics["parameters"]),
@@ -114,6 +124,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
             "hydra.run.dir=champ",
         ],
         project_copy,
+        env=env,
     )
     assert "predict-scans: 30 images, 0 errors" in scans.stdout
 

@@ -26,8 +26,8 @@ install: $(STAMP)  ## create .venv and install the project with its tools
 run: install  ## the main job: dvc repro (prepare → train → evaluate → predict-scans → scan-benchmark)
 	$(BIN)/dvc repro
 
-test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra)
-	$(BIN)/python -m pytest -q
+test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra, PostgreSQL, Ray)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: install  ## the quick part of the suite (no training): pytest -m "not slow"
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -38,7 +38,7 @@ lint: install  ## ruff check + format check
 
 ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000 (prints the runs-table link)
 	@echo "runs table: http://127.0.0.1:5000/#/experiments/$$($(BIN)/python -m digitpipe.commands.ui_link)/runs?workflowType=machine_learning"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
 server: install  ## shared MLflow server: PostgreSQL backend, proxied artifacts, on :5001 (.server/)

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
+from digitpipe.commands.server import server_env
 from tests.helpers.project import BIN, run, tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -144,6 +145,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
             "1",
         ],
         cwd=project_copy,
+        env=server_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

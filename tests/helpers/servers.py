@@ -11,7 +11,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from digitpipe.commands.server import server_command, start_postgres, stop_postgres, wait_until_up
+from digitpipe.commands.server import (
+    server_command,
+    server_env,
+    start_postgres,
+    stop_postgres,
+    wait_until_up,
+)
 
 
 def free_port() -> int:
@@ -35,6 +41,7 @@ class TrackingServer:
         self.artifacts = folder / "artifacts"
         self.process = subprocess.Popen(
             server_command(self.database, str(self.artifacts), self.port),
+            env=server_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -98,6 +98,12 @@ def stop_postgres(folder: Path) -> None:
         )
 
 
+def server_env() -> dict[str, str]:
+    """The server's environment: MLflow 3's job runner (GenAI trace jobs, six huey processes
+    that keep a core busy) is switched off; nothing here uses it."""
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def server_command(db_uri: str, artifacts: str, port: int, workers: int = 1) -> list[str]:
     return [
         str(Path(sys.executable).parent / "mlflow"),
@@ -139,7 +145,7 @@ def main() -> None:
     artifacts = os.environ.get("DIGITPIPE_ARTIFACTS") or str(folder / "artifacts")
     print(f"server: backend {db_uri.split('@')[-1]}, artifacts {artifacts}")
     print(f"server: clients set MLFLOW_TRACKING_URI=http://127.0.0.1:{args.port}")
-    server = subprocess.Popen(server_command(db_uri, artifacts, args.port))
+    server = subprocess.Popen(server_command(db_uri, artifacts, args.port), env=server_env())
     try:
         server.wait()
     except KeyboardInterrupt:

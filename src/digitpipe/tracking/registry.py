@@ -4,6 +4,9 @@ The champion is chosen on **validation** accuracy (ties: fewer parameters); test
 stored beside it as a tag and never used to choose. Registration is done once (a retry only
 repeats a call that failed before it was committed); the promotion decision is taken under a
 lock shared by this clone's processes, so two parallel jobs cannot both believe they won.
+That lock does not reach other machines: after a sweep, the launching process settles the
+alias once more from every version's tags (`settle_champion`), so jobs on a Ray cluster end
+with the right champion too.
 """
 
 from __future__ import annotations
@@ -48,3 +51,23 @@ def register_and_promote(
         if promoted:
             retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, version)
     return str(version), promoted
+
+
+def rank(version) -> tuple[float, int]:
+    return float(version.tags.get("val_accuracy", "-1")), -int(
+        float(version.tags.get("params", "1e18"))
+    )
+
+
+def settle_champion(name: str) -> str | None:
+    """Point 'champion' at the best version of `name` by its tags (validation accuracy, then
+    fewer parameters). Returns the version it points at, or None when there is none."""
+    client = MlflowClient()
+    versions = retry_when_locked(client.search_model_versions)(f"name = '{name}'")
+    scored = [v for v in versions if "val_accuracy" in v.tags]
+    if not scored:
+        return None
+    best = max(scored, key=rank)
+    if CHAMPION not in (best.aliases or []):
+        retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, best.version)
+    return str(best.version)

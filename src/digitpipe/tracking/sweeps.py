@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from digitpipe.config import validate
 from digitpipe.errors import UserError
 from digitpipe.paths import Paths
+from digitpipe.tracking.registry import settle_champion
 from digitpipe.tracking.store import configure, retry_when_locked
 
 PARENT_FILE = "mlflow_parent.json"
@@ -72,6 +73,8 @@ def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | No
     failed = [r for r in children if r.info.status != "FINISHED"]
     status = "FAILED" if failed or not children else "FINISHED"
     retry_when_locked(client.set_tag)(record["run_id"], "jobs", str(len(children)))
+    if children and cfg.mlflow.log_model:
+        settle_champion(cfg.mlflow.registered_model)  # jobs on other machines raced for it
     retry_when_locked(client.set_terminated)(record["run_id"], status)
     return status
 

@@ -1,0 +1,31 @@
+"""The champion alias: the best version by validation accuracy (ties: fewer parameters), even
+when jobs on several machines raced for it and the last writer was not the best."""
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from digitpipe.tracking.registry import CHAMPION, settle_champion
+
+
+def test_a_sweep_end_moves_the_champion_to_the_best_validation_accuracy(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    client = MlflowClient()
+    client.create_registered_model("digits")
+    scores = [("0.990000", "900", "0.9950"), ("0.995000", "500", "0.9900"),
+              ("0.995000", "400", "0.9800"), ("0.980000", "100", "0.9990")]  # fmt: skip
+    for val, params, test in scores:
+        source = tmp_path / f"model-{params}"
+        source.mkdir()
+        tags = {"val_accuracy": val, "params": params, "test_accuracy": test}
+        client.create_model_version("digits", source.as_uri(), tags=tags)
+    client.set_registered_model_alias("digits", CHAMPION, "4")  # a race's last writer won
+
+    assert settle_champion("digits") == "3"  # best validation accuracy, then fewer parameters
+    assert str(client.get_model_version_by_alias("digits", CHAMPION).version) == "3"
+    assert settle_champion("digits") == "3"  # settling again changes nothing
+
+
+def test_no_versions_no_champion(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    MlflowClient().create_registered_model("empty")
+    assert settle_champion("empty") is None

@@ -20,11 +20,14 @@ from digitpipe.tracking.store import lock_for, retry_when_locked
 CHAMPION = "champion"
 
 
+def score(tags: dict[str, str]) -> tuple[float, int]:
+    """A version's rank from its tags: validation accuracy, then fewer parameters."""
+    return float(tags.get("val_accuracy", "-1")), -int(float(tags.get("params", "1e18")))
+
+
 def better(val_accuracy: float, params: int, than: dict[str, str]) -> bool:
     """Higher validation accuracy wins; on a tie, fewer parameters."""
-    best = float(than.get("val_accuracy", "-1"))
-    best_params = int(float(than.get("params", "1e18")))
-    return val_accuracy > best or (val_accuracy == best and params < best_params)
+    return (val_accuracy, -params) > score(than)
 
 
 def register_and_promote(
@@ -53,12 +56,6 @@ def register_and_promote(
     return str(version), promoted
 
 
-def rank(version) -> tuple[float, int]:
-    return float(version.tags.get("val_accuracy", "-1")), -int(
-        float(version.tags.get("params", "1e18"))
-    )
-
-
 def settle_champion(name: str) -> str | None:
     """Point 'champion' at the best version of `name` by its tags (validation accuracy, then
     fewer parameters). Returns the version it points at, or None when there is none."""
@@ -67,7 +64,7 @@ def settle_champion(name: str) -> str | None:
     scored = [v for v in versions if "val_accuracy" in v.tags]
     if not scored:
         return None
-    best = max(scored, key=rank)
+    best = max(scored, key=lambda v: score(v.tags))
     if CHAMPION not in (best.aliases or []):
         retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, best.version)
     return str(best.version)

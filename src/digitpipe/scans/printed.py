@@ -14,8 +14,13 @@ def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
     """Rows (first, last) of horizontal rules: rows where straight runs longer than a sixth of
     the width cover 60% of it (a digit's bars never do)."""
     length = max(20, mask.shape[1] // 6)
-    runs = ndimage.binary_opening(mask, structure=np.ones((1, length), dtype=bool))
-    rows = np.flatnonzero(runs.sum(1) >= 0.6 * mask.shape[1])
+    wide = mask.shape[1] * 0.6
+    # The opening works row by row, so only rows with enough ink to be a rule need it.
+    candidates = np.flatnonzero(mask.sum(1) >= wide)
+    if len(candidates) == 0:
+        return []
+    runs = ndimage.binary_opening(mask[candidates], structure=np.ones((1, length), dtype=bool))
+    rows = candidates[runs.sum(1) >= wide]
     if len(rows) == 0:
         return []
     groups, start = [], rows[0]

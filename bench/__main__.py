@@ -25,6 +25,14 @@ def main() -> None:
     started = time.time()
     results: dict = {"machine": common.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
     out = [f"Machine: {results['machine']}"]
+
+    def section(key: str, measure, title: str, header: list[str]) -> None:
+        """Measure, keep the figures (saved at once: a later failure loses nothing), print."""
+        rows, measured = measure()
+        results[key] = measured
+        common.save(results)
+        out.append(common.table(title, header, rows))
+
     try:
         if "train" in only:
             rows, records = training.throughput()
@@ -86,20 +94,13 @@ def main() -> None:
                 )
             )
         if "overhead" in only:
-            rows, measured = overhead.measure()
-            results["overhead"] = measured
-            common.save(results)
-            out.append(common.table("Stage overhead", ["what", "seconds"], rows))
+            section("overhead", overhead.measure, "Stage overhead", ["what", "seconds"])
         if "sweeps" in only:
-            rows, measured = sweeps.measure()
-            results["sweeps"] = measured
-            common.save(results)
-            out.append(
-                common.table(
-                    "Tiny 4-job sweep (2 architectures x 2 seeds, 1 epoch) per launcher",
-                    ["launcher", "wall time", "jobs/min"],
-                    rows,
-                )
+            section(
+                "sweeps",
+                sweeps.measure,
+                "Tiny 4-job sweep (2 architectures x 2 seeds, 1 epoch) per launcher",
+                ["launcher", "wall time", "jobs/min"],
             )
         if "scans" in only or "memory" in only:
             rows, measured = scans.measure() if "scans" in only else ([], {})

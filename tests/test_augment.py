@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from omegaconf import OmegaConf
 
 from digitpipe import augment
 from digitpipe.config import compose
@@ -49,3 +50,34 @@ def test_batch_augmenter_keeps_shapes_range_and_labels(policy):
     assert float(tf.reduce_min(out_x)) >= 0.0 and float(tf.reduce_max(out_x)) <= 1.0
     assert np.array_equal(out_y.numpy(), y.numpy())
     assert np.abs(out_x.numpy() - x.numpy()).mean() > 0.01
+
+
+def test_blur_is_the_binomial_kernel_on_the_chosen_share_of_digits():
+    cfg = compose(REPO / "conf", ["train.augment.enabled=true"]).train.augment
+    x = tf.constant((np.random.default_rng(0).random((4000, 28, 28, 1)) > 0.7).astype("float32"))
+    only_blur = {"thickness": 0.0, "elastic": 0.0, "rotation_deg": 0, "shift": 0, "zoom": 0,
+                 "noise": 0.0, "blur": 0.3}  # fmt: skip
+    out, _ = augment.batch_augmenter(OmegaConf.merge(cfg, only_blur), seed=0)(x, x)
+    changed = np.any(np.abs(out.numpy() - x.numpy()) > 1e-6, axis=(1, 2, 3))
+    assert 0.27 < changed.mean() < 0.33
+    binomial = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    blurred = out.numpy()[changed][0, 1:-1, 1:-1, 0]
+    image = x.numpy()[changed][0, :, :, 0]
+    taps = [(i, j) for i in range(3) for j in range(3)]
+    expected = sum(binomial[i, j] * image[i : i + 26, j : j + 26] for i, j in taps)
+    assert np.abs(blurred - expected).max() < 1e-3
+
+
+def test_keras_elastic_layer_still_has_the_defects_that_keep_it_out():
+    """augment.elastic stays hand-written while Keras's layer mixes up digits inside tf.data.
+    When this fails, Keras has fixed it: swap keras.layers.RandomElasticTransform in."""
+    x = np.zeros((64, 28, 28, 1), np.float32)
+    for i in range(64):
+        x[i, 6:22, 4 + i % 20 : 6 + i % 20, 0] = 1.0  # a bar in a different place per image
+    layer = keras.layers.RandomElasticTransform(
+        factor=1.0, scale=1.0, fill_mode="constant", value_range=(0, 1), seed=1
+    )
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(64)
+    out = next(iter(batches.map(lambda b: layer(b, training=True)))).numpy()
+    copies_of_first = sum(np.allclose(out[i], out[0], atol=1e-4) for i in range(1, 64))
+    assert copies_of_first > 0, "Keras's elastic layer now keeps each digit: use it"

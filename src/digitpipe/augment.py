@@ -3,6 +3,14 @@
 Stroke thickness (marker vs pencil), elastic distortion (handwriting wobble), small rotations,
 shifts and zoom (imperfect crops), blur and noise (camera and scanner). Applied per batch inside
 the tf.data pipeline, only while training.
+
+Keras's preprocessing layers do rotation, shift, zoom and blur. Two transforms stay here:
+Keras has no stroke-thickness layer, and `keras.layers.RandomElasticTransform` (Keras 3.15) is
+not usable for this: inside tf.data (batch size unknown when traced) it replaced 37 of 64
+chosen digits with the first digit of the batch while keeping their labels, its x and y
+displacements are one and the same noise (correlation 1.000: every pixel moves diagonally), and
+its `scale` cap gives at most 2.8 px of rough jitter on a 28-px digit. tests/test_augment.py
+checks those defects, so a Keras that fixes them fails it and says to swap the layer in.
 """
 
 from __future__ import annotations
@@ -61,12 +69,6 @@ def elastic(x: tf.Tensor, probability: float, alpha: float = 1.5) -> tf.Tensor:
     return warped[..., None]
 
 
-def blur(x: tf.Tensor, probability: float) -> tf.Tensor:
-    kernel = tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
-    blurred = tf.nn.depthwise_conv2d(x, kernel[:, :, None, None], [1, 1, 1, 1], "SAME")
-    return tf.where(_chance(tf.shape(x)[0], probability), blurred, x)
-
-
 def noise(x: tf.Tensor, std: float) -> tf.Tensor:
     return tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=std), 0.0, 1.0)
 
@@ -82,12 +84,18 @@ def batch_augmenter(cfg: DictConfig, seed: int):
             keras.layers.RandomZoom(cfg.zoom, **options),
         ]
     )
+    # sigma 0.85 makes the 3-tap kernel the binomial [1, 2, 1] / 4; (p, p): each digit blurred
+    # with probability exactly p (a single float would draw the probability from [0, p])
+    blur = keras.layers.RandomGaussianBlur(
+        (cfg.blur, cfg.blur), kernel_size=3, sigma=(0.85, 0.85), value_range=(0, 1),
+        seed=seed, dtype="float32",
+    )  # fmt: skip
 
     def apply(x: tf.Tensor, y: tf.Tensor):
         x = thickness(x, cfg.thickness)
         x = elastic(x, cfg.elastic)
         x = geometry(x, training=True)
-        x = blur(x, cfg.blur)
+        x = blur(x, training=True)
         x = noise(x, cfg.noise)
         return x, y
 

@@ -1,4 +1,6 @@
-"""Two 2-job parallel sweeps started in the same second on a fresh store: nothing collides."""
+"""Two sweeps of the same job started in the same second on a fresh store: nothing collides.
+(Parallel jobs inside one sweep are test_sweep's.) Were their folders one, the second job would
+resume the first one's training backup."""
 
 import os
 import subprocess
@@ -14,10 +16,9 @@ pytestmark = pytest.mark.slow
 def test_two_parallel_sweeps_started_at_once_never_collide(project_copy, mnist_raw):
     command = [
         "python", "-m", "digitpipe.commands.sweep", "-m",
-        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
         *tiny_overrides(mnist_raw),
         "data.train_limit=1500", "data.val_size=300",
-        "model=seed_blog_cnn,seed_lab_cnn",
+        "model=seed_blog_cnn",
     ]  # fmt: skip
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -44,10 +45,10 @@ def test_two_parallel_sweeps_started_at_once_never_collide(project_copy, mnist_r
     parents = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
     children = client.search_runs([experiment.experiment_id], "tags.architecture != ''")
-    assert len(children) == 4
+    assert len(children) == 2
     for parent in parents:
         mine = [c for c in children if c.data.tags["mlflow.parentRunId"] == parent.info.run_id]
-        assert len(mine) == 2
+        assert len(mine) == 1
     for child in children:
         assert child.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
@@ -61,5 +62,5 @@ def test_two_parallel_sweeps_started_at_once_never_collide(project_copy, mnist_r
     assert float(champion.tags["val_accuracy"]) == pytest.approx(
         max(rank(c) for c in children)[0], abs=1e-6
     )
-    assert len(client.search_model_versions("name = 'digit-classifier'")) == 4
+    assert len(client.search_model_versions("name = 'digit-classifier'")) == 2
     run(["python", "-m", "digitpipe.commands.compare"], project_copy)

@@ -6,7 +6,6 @@ import time
 
 import pytest
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
 
 from digitpipe.config import compose
 from digitpipe.stages import pipeline
@@ -167,25 +166,15 @@ def test_nothing_changed_means_nothing_runs(repro):
     assert "up to date" in again.stdout
 
 
-def test_a_dvc_experiment_reruns_exactly_what_depends_on_its_override(repro, mlrun):
+def test_a_queued_experiment_reruns_what_its_override_touches_into_the_project_store(repro, mlrun):
+    """`dvc exp run --queue -S`: Hydra composes params.yaml, DVC runs the experiment in a
+    temporary copy under .dvc/tmp/exps and re-runs only the stages downstream of the override;
+    MLflow still logs to this project's store."""
     project, _ = repro
     client, experiment, _ = mlrun
     sets = [f"-S{o}" for o in tiny_overrides(REPO / "data" / "raw")]
-    exp = run(["dvc", "exp", "run", *sets, "-S", "model=seed_lab_cnn"], project)
-    assert "Running stage 'prepare'" not in exp.stdout
-    assert "Running stage 'train'" in exp.stdout
-    assert OmegaConf.load(project / "params.yaml").model.name == "seed_lab_cnn"
-    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
-    assert names == ["seed_blog_cnn-e1", "seed_lab_cnn-e1"]
-    assert "seed_lab_cnn" in run(["dvc", "exp", "show", "--json"], project).stdout
-
-
-def test_a_queued_experiment_lands_its_run_in_the_project_store(repro, mlrun):
-    """DVC runs it in a temporary copy under .dvc/tmp/exps; MLflow still logs to this project."""
-    project, _ = repro
-    client, experiment, _ = mlrun
-    sets = [f"-S{o}" for o in tiny_overrides(REPO / "data" / "raw")]
-    run(["dvc", "exp", "run", "--queue", *sets, "-S", "train.epochs=2"], project)
+    queue = ["dvc", "exp", "run", "--queue", "--name", "lab", *sets, "-S", "model=seed_lab_cnn"]
+    run(queue, project)
     run(["dvc", "queue", "start"], project)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -194,9 +183,15 @@ def test_a_queued_experiment_lands_its_run_in_the_project_store(repro, mlrun):
             break
         time.sleep(2)
     assert "Success" in status, status
-    names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
-    assert "seed_blog_cnn-e2" in names
+    log = run(["dvc", "queue", "logs", "lab"], project).stdout
+    assert "Running stage 'train'" in log and "Running stage 'prepare'" not in log, log
+    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
+    assert names == ["seed_blog_cnn-e1", "seed_lab_cnn-e1"]
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    (lab,) = [e for b in shown for x in b.get("experiments") or [] for e in x["revs"]
+              if e.get("name") == "lab"]  # fmt: skip
+    assert lab["data"]["params"]["params.yaml"]["data"]["model"]["name"] == "seed_lab_cnn"
 
 
 @pytest.mark.parametrize(

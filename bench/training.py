@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import statistics
+import time
 
 import keras
 import pandas as pd
 
 from bench.common import REPO, scratch
-from digitpipe import models
+from digitpipe import models, precision
 from digitpipe.config import compose
 from digitpipe.mnist import splits
 from digitpipe.paths import Paths
@@ -55,44 +57,95 @@ def test_accuracy(model: keras.Model, paths: Paths) -> float:
     return float((model.predict(x, batch_size=1024, verbose=0).argmax(1) == y).mean())
 
 
-def throughput() -> tuple[list[list], list[dict]]:
-    """Images/s of each architecture, steady state (second epoch), 19,000 training images."""
-    data = ["data.train_limit=20000", "data.val_size=1000"]
+def forward_flops(model: keras.Model) -> int:
+    """Floating-point operations of one image's forward pass: 2 per multiply-add of every
+    Conv2D and Dense layer (the rest is a rounding error). Training costs about 3x this."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, out_h, out_w, filters = layer.output.shape
+            kernel_h, kernel_w = layer.kernel_size
+            total += 2 * out_h * out_w * kernel_h * kernel_w * layer.input.shape[-1] * filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def matmul_peak_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 7) -> float:
+    """The cores' measured ceiling: the best of `repeats` n x n matrix products, in GFLOP/s."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal((n, n), dtype=dtype), tf.random.normal((n, n), dtype=dtype)
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product().numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product().numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best / 1e9
+
+
+def throughput(repeats: int = 3) -> tuple[list[list], list[dict]]:
+    """Images/s of each architecture: the plain recipe and the pipeline's `train=fast` path,
+    side by side, 10,000 training images per epoch; epoch 1 builds the graph, the next
+    `repeats` epochs are timed (min and median). Against the cores' matmul ceiling."""
+    data = ["data.train_limit=11000", "data.val_size=1000"]
     paths, _ = workspace("throughput", data)
+    images, epochs = 10000, repeats + 1
+    policy = precision.for_this_machine("auto").policy
+    peak = {"float32": matmul_peak_gflops("float32")}
+    if policy == "mixed_bfloat16":
+        peak["mixed_bfloat16"] = matmul_peak_gflops("bfloat16")
     rows, records = [], []
     for name in ARCHITECTURES:
-        _, plain_times = plain_recipe(name, paths, epochs=2)
-        _, fast_times = pipeline([*data, f"model={name}", "train=fast", "train.epochs=2"], paths)
-        _, xla_times = (None, [float("nan")])
-        if name == "seed_blog_cnn":
-            _, xla_times = pipeline(
-                [*data, f"model={name}", "train=fast", "train.epochs=2", "train.jit_compile=true"],
-                paths,
-            )
-        n = 19000
-        plain_rate, fast_rate = n / plain_times[-1], n / fast_times[-1]
+        plain_model, plain_times = plain_recipe(name, paths, epochs=epochs)
+        overrides = [*data, f"model={name}", "train=fast", f"train.epochs={epochs}"]
+        _, fast_times = pipeline(overrides, paths)
+        plain = [images / t for t in plain_times[1:]]
+        fast = [images / t for t in fast_times[1:]]
+        flops = forward_flops(plain_model)
+        fast_cfg = compose(REPO / "conf", overrides).train
+        used = precision.for_this_machine(fast_cfg.mixed_precision).policy
+        gflops = 3 * flops * statistics.median(fast) / 1e9
         record = {
             "architecture": name,
-            "plain_img_s": round(plain_rate),
-            "pipeline_img_s": round(fast_rate),
-            "speedup": round(fast_rate / plain_rate, 2),
-            "plain_epoch_s_full": round(55000 / plain_rate, 1),
-            "pipeline_epoch_s_full": round(55000 / fast_rate, 1),
+            "plain_img_s_min": round(min(plain)),
+            "plain_img_s_median": round(statistics.median(plain)),
+            "pipeline_img_s_min": round(min(fast)),
+            "pipeline_img_s_median": round(statistics.median(fast)),
+            "speedup_median": round(statistics.median(fast) / statistics.median(plain), 2),
+            "speedup_min": round(min(fast) / min(plain), 2),
+            "pipeline_batch": int(fast_cfg.batch_size),
+            "pipeline_precision": used,
+            "forward_mflops_per_image": round(flops / 1e6, 2),
+            "pipeline_gflop_s": round(gflops, 1),
+            "peak_gflop_s": round(peak.get(used, peak["float32"]), 1),
+            "share_of_peak": round(gflops / peak.get(used, peak["float32"]), 3),
         }
-        if name == "seed_blog_cnn":
-            record["pipeline_xla_img_s"] = round(n / xla_times[-1])
         records.append(record)
-        rows.append(
-            [
-                name,
-                record["plain_img_s"],
-                record["pipeline_img_s"],
-                f"{record['speedup']:.2f}x",
-                record["plain_epoch_s_full"],
-                record["pipeline_epoch_s_full"],
-            ]
-        )
+        rows.append([
+            name,
+            f"{record['plain_img_s_min']} / {record['plain_img_s_median']}",
+            f"{record['pipeline_img_s_min']} / {record['pipeline_img_s_median']}",
+            f"{record['speedup_median']:.2f}x",
+            record["forward_mflops_per_image"],
+            f"{record['pipeline_gflop_s']} of {record['peak_gflop_s']}",
+            f"{record['share_of_peak']:.0%}",
+        ])  # fmt: skip
     return rows, records
+
+
+def xla_probe(repeats: int = 3) -> dict:
+    """seed_blog_cnn on the pipeline's path with and without XLA (train.jit_compile)."""
+    data = ["data.train_limit=11000", "data.val_size=1000"]
+    paths, _ = workspace("throughput", data)
+    rates = {}
+    for jit in (False, True):
+        overrides = [*data, "train=fast", f"train.epochs={repeats + 1}", f"train.jit_compile={jit}"]
+        _, times = pipeline(overrides, paths)
+        rates[jit] = statistics.median(10000 / t for t in times[1:])
+    return {"pipeline_img_s_median": round(rates[False]), "xla_img_s_median": round(rates[True])}
 
 
 def equal_epochs_accuracy() -> dict:

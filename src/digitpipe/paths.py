@@ -135,6 +135,10 @@ class Paths:
         return self.workspace / "outputs" / "scan-benchmark"
 
     @property
+    def ensemble_dir(self) -> Path:
+        return self.workspace / "outputs" / "ensemble"
+
+    @property
     def compare_dir(self) -> Path:
         return self.root / "reports" / "compare"
 

@@ -1,7 +1,7 @@
 """The one place that talks to MLflow: store, pipeline runs, models, registry, sweeps."""
 
 from digitpipe.tracking.models import load_keras_model, log_keras_model
-from digitpipe.tracking.registry import register_and_promote
+from digitpipe.tracking.registry import best_versions, register_and_promote
 from digitpipe.tracking.runs import (
     epoch_callback,
     log_datasets,
@@ -25,6 +25,7 @@ from digitpipe.tracking.sweeps import (
 )
 
 __all__ = [
+    "best_versions",
     "configure",
     "epoch_callback",
     "find_runs",

@@ -68,3 +68,11 @@ def settle_champion(name: str) -> str | None:
     if CHAMPION not in (best.aliases or []):
         retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, best.version)
     return str(best.version)
+
+
+def best_versions(name: str, top: int) -> list[str]:
+    """URIs of up to `top` versions of `name`, best first by their tags (validation accuracy,
+    then fewer parameters): the members an ensemble is built from."""
+    versions = retry_when_locked(MlflowClient().search_model_versions)(f"name = '{name}'")
+    ranked = sorted((v for v in versions if "val_accuracy" in v.tags), key=lambda v: score(v.tags))
+    return [f"models:/{name}/{v.version}" for v in ranked[::-1][:top]]

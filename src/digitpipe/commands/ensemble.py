@@ -1,0 +1,100 @@
+"""Average several trained models into one: an ordinary Keras model (one .keras file, one
+MLflow logged model, one registry version), so predict-scans and the registry take it as it is.
+
+    python -m digitpipe.commands.ensemble --top 3          # the 3 best registered versions
+    python -m digitpipe.commands.ensemble --models models:/digit-classifier/4 a/model.keras
+
+Members are chosen on validation accuracy (`--top` ranks registry versions by the tag every
+evaluated version carries); the ensemble is scored on the validation and the test split of the
+prepared data, logged as a run of its own and registered: it becomes champion only if its
+validation accuracy beats the champion's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import keras
+
+from digitpipe import models, tracking
+from digitpipe.config import load_params
+from digitpipe.errors import UserError, cli
+from digitpipe.mnist import splits
+from digitpipe.paths import Paths
+from digitpipe.stages.evaluate import score
+
+
+def load_member(cfg, paths: Paths, uri: str) -> keras.Model:
+    if Path(uri).suffix == ".keras":
+        return models.load(paths.resolve_user_path(uri))
+    return tracking.load_keras_model(cfg, paths, uri)
+
+
+def average(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' class probabilities (in float32,
+    whatever precision each member was trained in)."""
+    inputs = keras.Input(members[0].input_shape[1:], name="image")
+    outputs = []
+    for k, member in enumerate(members):
+        member.name = f"member_{k}_{member.name}"
+        outputs.append(keras.layers.Activation("linear", dtype="float32")(member(inputs)))
+    mean = keras.layers.Average(name="mean_probabilities")(outputs)
+    return keras.Model(inputs, mean, name=f"ensemble_of_{len(members)}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    chosen = parser.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--models", nargs="+", help="model URIs (models:/..., runs:/...) or .keras")
+    chosen.add_argument("--top", type=int, help="the N best registered versions by validation")
+    args = parser.parse_args(argv)
+    paths = Paths.here()
+    cfg = load_params(paths.params_file)
+    registered = cfg.mlflow.registered_model
+    if args.models is not None and len(args.models) < 2:
+        raise UserError("--models: an ensemble needs at least 2 models")
+    if args.top is not None and (args.top < 2 or not registered):
+        raise UserError(f"--top {args.top}: needs >= 2 and mlflow.registered_model set")
+    tracking.configure(cfg, paths)
+    uris = args.models or tracking.best_versions(registered, args.top)
+    if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
+        raise UserError(f"--top {args.top}: only {len(uris)} evaluated versions of {registered!r}")
+    ensemble = average([load_member(cfg, paths, uri) for uri in uris])
+    (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
+    if not len(y_val):
+        raise UserError("data.val_size=0: choosing a champion needs a validation split")
+    val, _, _ = score(y_val, ensemble.predict(x_val, batch_size=1024, verbose=0))
+    test, _, _ = score(y_test, ensemble.predict(x_test, batch_size=1024, verbose=0))
+
+    out = paths.ensemble_dir
+    out.mkdir(parents=True, exist_ok=True)
+    ensemble.save(out / "model.keras")
+    result = {"members": uris, "val_accuracy": val["accuracy"], "test": test}
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    tags = {"architecture": ensemble.name, "members": " ".join(uris)}
+    with tracking.side_run(cfg, paths, ensemble.name, tags) as run:
+        model_uri = tracking.log_keras_model(ensemble, x_val[:2], ensemble.name, last_epoch=0)
+        metrics = {"val_accuracy_final": val["accuracy"], "parameters": ensemble.count_params()}
+        metrics |= {f"test_{k}": v for k, v in test.items()}
+        tracking.log_metrics(metrics, model_uri=model_uri)
+        tracking.log_files(out / "metrics.json", folder="ensemble")
+        if registered:
+            version, promoted = tracking.register_and_promote(
+                paths, registered, model_uri,
+                {"val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"]},
+                ensemble.count_params(), run.info.run_id,
+            )  # fmt: skip
+            result |= {"version": version, "champion": promoted}
+    print(
+        f"ensemble: {len(uris)} models, validation {val['accuracy']:.2%}, test "
+        f"{test['accuracy']:.2%}; saved {out / 'model.keras'}"
+        + (f", registered v{result['version']}" if "version" in result else "")
+        + (" (now champion)" if result.get("champion") else "")
+    )
+    return result
+
+
+if __name__ == "__main__":
+    cli(main)()

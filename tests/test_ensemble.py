@@ -1,0 +1,72 @@
+"""An ensemble is an ordinary model: one .keras file whose output is the members' mean, one
+MLflow run and registry version chosen on validation, and predict-scans reads it as it is."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from digitpipe import models
+from digitpipe.config import compose
+from digitpipe.mnist import splits
+from tests.helpers.project import copy_project, run, store, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+ENSEMBLE = ["python", "-m", "digitpipe.commands.ensemble"]
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory, mnist_raw):
+    """Two small models trained for one epoch on a project copy's tiny prepared data."""
+    project_copy = copy_project(tmp_path_factory.mktemp("ensemble") / "project")
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)], project_copy)
+    run(["python", "-m", "digitpipe.stages.prepare"], project_copy)
+    x, y = splits.load(project_copy / "data" / "prepared", "train")
+    files = []
+    for name in ("lenet5", "seed_lab_cnn"):
+        keras.utils.set_random_seed(0)
+        model = models.build(compose(project_copy / "conf", [f"model={name}"]).model)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        model.fit(x, keras.utils.to_categorical(y, 10), batch_size=64, epochs=1, verbose=0)
+        model.save(project_copy / f"{name}.keras")
+        files.append(project_copy / f"{name}.keras")
+    return project_copy, files, mnist_raw
+
+
+def test_one_model_is_not_an_ensemble(members):
+    project, files, raw = members
+    done = run([*ENSEMBLE, "--models", files[0].name], project, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --models: an ensemble needs at least 2 models"
+    assert not (project / "outputs" / "ensemble").exists()  # nothing written
+    assert not (project / "mlruns" / "mlflow.db").exists()
+
+
+def test_an_ensemble_is_one_model_that_averages_its_members(members):
+    project, files, raw = members
+    done = run([*ENSEMBLE, "--models", *[f.name for f in files]], project)
+    assert "ensemble: 2 models" in done.stdout
+
+    x_test, y_test = splits.load(project / "data" / "prepared", "test")
+    ensemble = keras.models.load_model(project / "outputs" / "ensemble" / "model.keras")
+    mean = np.mean([keras.models.load_model(f).predict(x_test, verbose=0) for f in files], axis=0)
+    assert np.allclose(ensemble.predict(x_test, verbose=0), mean, atol=1e-5)
+    result = json.loads((project / "outputs" / "ensemble" / "metrics.json").read_text())
+    assert result["test"]["accuracy"] == pytest.approx((mean.argmax(1) == y_test).mean())
+
+    client = MlflowClient(store(project))
+    experiment = client.get_experiment_by_name("digitpipe")
+    found = client.search_runs([experiment.experiment_id], "tags.architecture = 'ensemble_of_2'")
+    (logged,) = found
+    assert logged.data.metrics["val_accuracy_final"] == pytest.approx(result["val_accuracy"])
+    assert "test_accuracy" in logged.data.metrics
+    champion = client.get_model_version_by_alias("digit-classifier", "champion")
+    assert champion.tags["run_id"] == logged.info.run_id  # the only version: champion
+
+    champion_uri = "scans.model_uri=models:/digit-classifier@champion"
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw), champion_uri], project)
+    scans = run(["python", "-m", "digitpipe.stages.predict_scans"], project)
+    assert "30 images, 0 errors" in scans.stdout

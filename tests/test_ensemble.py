@@ -43,6 +43,9 @@ def test_one_model_is_not_an_ensemble(members):
     assert done.stderr.strip() == "error: --models: an ensemble needs at least 2 models"
     assert not (project / "outputs" / "ensemble").exists()  # nothing written
     assert not (project / "mlruns" / "mlflow.db").exists()
+    missing = run([*ENSEMBLE, "--models", "models:/nope/1", files[0].name], project, check=False)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "error: --models='models:/nope/1': cannot load model" in missing.stderr
 
 
 def test_an_ensemble_is_one_model_that_averages_its_members(members):

@@ -29,7 +29,7 @@ from digitpipe.stages.evaluate import score
 def load_member(cfg, paths: Paths, uri: str) -> keras.Model:
     if Path(uri).suffix == ".keras":
         return models.load(paths.resolve_user_path(uri))
-    return tracking.load_keras_model(cfg, paths, uri)
+    return tracking.load_keras_model(cfg, paths, uri, key="--models")
 
 
 def average(members: list[keras.Model]) -> keras.Model:

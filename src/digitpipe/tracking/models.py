@@ -52,8 +52,11 @@ def log_keras_model(model: Any, example: Any, name: str, last_epoch: int) -> str
     return info.model_uri
 
 
-def load_keras_model(cfg: DictConfig, paths: Paths, model_uri: str) -> Any:
-    """A Keras model from MLflow (models:/name@alias, models:/<model_id>, ...)."""
+def load_keras_model(
+    cfg: DictConfig, paths: Paths, model_uri: str, key: str = "scans.model_uri"
+) -> Any:
+    """A Keras model from MLflow (models:/name@alias, models:/<model_id>, ...); `key` names
+    where the URI came from in the error a bad one gives."""
     import mlflow.keras
 
     configure(cfg, paths)
@@ -61,4 +64,4 @@ def load_keras_model(cfg: DictConfig, paths: Paths, model_uri: str) -> Any:
         return mlflow.keras.load_model(model_uri)
     except Exception as exc:  # MlflowException, OSError, ...
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"scans.model_uri={model_uri!r}: cannot load model: {first}") from None
+        raise UserError(f"{key}={model_uri!r}: cannot load model: {first}") from None

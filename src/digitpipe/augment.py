@@ -10,7 +10,7 @@ not usable for this: inside tf.data (batch size unknown when traced) it replaced
 chosen digits with the first digit of the batch while keeping their labels, its x and y
 displacements are one and the same noise (correlation 1.000: every pixel moves diagonally), and
 its `scale` cap gives at most 2.8 px of rough jitter on a 28-px digit. tests/test_augment.py
-checks those defects, so a Keras that fixes them fails it and says to swap the layer in.
+checks the first defect: a Keras that fixes it fails that test, which says to look again.
 """
 
 from __future__ import annotations

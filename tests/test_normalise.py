@@ -180,6 +180,15 @@ def test_stroke_width_comes_out_mnist_like(pen):
     assert 1.5 < width < 4.0, width
 
 
+def test_a_marker_digit_filling_the_frame_stays_solid():
+    """The paper estimate must not take a fat stroke for paper: its middle would be cut out and
+    a "1" would come out as the outline of a "0"."""
+    image = Image.new("L", (110, 120), 235)
+    ImageDraw.Draw(image).rectangle([40, 10, 70, 110], fill=20)  # a "1", 30 px wide
+    ink = normalise.ink_image(as_gray(image))
+    assert ink[60, 55] > 0.8 * ink[60, 42]  # the stroke's middle as inked as its edge
+
+
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     draw_seven().save(tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # any picture over 2x this is a bomb

@@ -56,6 +56,9 @@ def test_rules_that_are_not_a_form_row_are_left_alone():
     zero[20:80, 30:70] = True
     zero[24:76, 34:66] = False  # a boxy "0": its bars are long, but not rules across the page
     assert (remove_form_boxes(zero, zero) == zero).all()
+    ruled = zero.copy()
+    ruled[[10, 90], :] = True  # two lines of ruled paper, no box sides between them
+    assert (remove_form_boxes(ruled, ruled) == ruled).all()
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -105,7 +105,9 @@ def background(ink: np.ndarray) -> np.ndarray:
     so it is computed on a subsampled picture and scaled back up (a few times cheaper)."""
     step = max(1, min(ink.shape) // 48)
     small = ink[::step, ::step]
-    size = max(3, min(small.shape) // 4) | 1
+    # wider than three strokes: a marker's blob must not pass for paper (it would be hollowed)
+    stroke = stroke_width(ink > otsu_threshold(ink))
+    size = max(3, min(small.shape) // 4, int(3 * stroke / step) + 1) | 1
     low = ndimage.uniform_filter(ndimage.grey_opening(small, size=size), size=size)
     if step == 1:
         return low

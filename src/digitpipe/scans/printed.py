@@ -34,7 +34,8 @@ def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     """The ink `mask` without a form row's boxes and whatever lies outside them; unchanged when
-    the picture is not one row of boxes (exactly two long rules, a band at least 10 px tall).
+    the picture is not one row of boxes (exactly two long rules, a band at least 10 px tall,
+    box sides joining them).
     The rules are looked for in `faint` (a lower threshold): printed boxes are often lighter
     than the writing, and a rule half under the threshold still cuts digits apart."""
     rules = horizontal_rules(faint)
@@ -50,6 +51,8 @@ def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
         i for i, (rows, _) in enumerate(ndimage.find_objects(labels), start=1)
         if rows.start <= top_last + 2 and rows.stop >= bottom_first - 1
     ]  # fmt: skip
+    if len(walls) < 2:  # two rules without box sides are ruled paper, not a form row
+        return mask
     printed = np.isin(labels, walls)
     printed[top_first : top_last + 1] |= faint[top_first : top_last + 1]
     printed[bottom_first : bottom_last + 1] |= faint[bottom_first : bottom_last + 1]

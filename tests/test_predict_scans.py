@@ -2,6 +2,8 @@
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 
 import keras
 import pandas as pd
@@ -106,6 +108,16 @@ def test_a_big_folder_streams_in_chunks_and_loses_nothing(workspace, tmp_path, c
         "predict-scans: 512/562 images",
         "predict-scans: 562/562 images",
     ]
+
+
+def test_the_stage_module_starts_scan_workers_without_tensorflow():
+    """The workers that normalise a big folder import the stage's module again (spawn re-imports
+    `__main__`): it must not pull in TensorFlow, MLflow or matplotlib (8 s per worker)."""
+    heavy = ("keras", "tensorflow", "mlflow", "matplotlib")
+    code = "import sys, digitpipe.stages.predict_scans\n"
+    code += f"print([m for m in {heavy} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_animated_gif_webp_and_multipage_tiff_are_read_with_a_note(workspace, tmp_path):

@@ -14,6 +14,17 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
+from digitpipe.scans.imageops import (
+    binary_dilation,
+    binary_erosion,
+    components,
+    grey_dilation,
+    grey_erosion,
+    grey_opening,
+    mean_filter,
+    otsu_threshold,
+    quantile,
+)
 from digitpipe.scans.locate import crop_to_writing, reduced
 from digitpipe.scans.printed import remove_form_boxes
 from digitpipe.scans.segment import segment
@@ -75,23 +86,10 @@ def to_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
-def otsu_threshold(values: np.ndarray) -> float:
-    """The grey level that best separates two classes (Otsu, 1979), on [0, 1] data."""
-    levels = np.clip(values * 255 + 0.5, 0, 255).astype(np.intp)
-    weights = np.bincount(levels.ravel(), minlength=256).astype(np.float64)
-    centres = np.arange(256) / 255.0
-    w0 = np.cumsum(weights)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(weights * centres) / np.maximum(w0, 1e-12)
-    m1 = (np.sum(weights * centres) - np.cumsum(weights * centres)) / np.maximum(w1, 1e-12)
-    between = w0 * w1 * (m0 - m1) ** 2
-    return float(centres[int(np.argmax(between))])
-
-
 def ink_image(gray: np.ndarray) -> np.ndarray:
     """Ink bright on dark with paper and uneven light removed, whatever the ink's polarity."""
-    smooth = ndimage.uniform_filter(gray, size=3)  # sensor noise averaged out; a tiny digit stays
-    paper = float(np.median(smooth))
+    smooth = mean_filter(gray, 3)  # sensor noise averaged out; a tiny digit stays
+    paper = quantile(smooth, 0.5)
     if max(paper - float(smooth.min()), float(smooth.max()) - paper) < MIN_CONTRAST:
         raise ScanError("no digit found (blank image)")
     # Paper covers most of a digit picture: ink is the minority side of the Otsu split.
@@ -108,7 +106,7 @@ def background(ink: np.ndarray) -> np.ndarray:
     # wider than three strokes: a marker's blob must not pass for paper (it would be hollowed)
     stroke = stroke_width(ink > otsu_threshold(ink))
     size = max(3, min(small.shape) // 4, int(3 * stroke / step) + 1) | 1
-    low = ndimage.uniform_filter(ndimage.grey_opening(small, size=size), size=size)
+    low = mean_filter(grey_opening(small, size), size)
     if step == 1:
         return low
     up = Image.fromarray(low.astype(np.float32), mode="F").resize(
@@ -119,26 +117,25 @@ def background(ink: np.ndarray) -> np.ndarray:
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
     """Pixels that are ink: Otsu threshold, minus specks and thin lines spanning the picture."""
-    peak = float(ndimage.uniform_filter(ink, size=3).max())  # robust to single noisy pixels
+    peak = float(mean_filter(ink, 3).max())  # robust to single noisy pixels
     if peak < MIN_CONTRAST:
         raise ScanError("no digit found (no ink stands out from the paper)")
     scaled = np.clip(ink / peak, 0, 1)
     threshold = max(otsu_threshold(scaled), 0.25)
     mask = remove_form_boxes(scaled > threshold, faint=scaled > 0.5 * threshold)
-    labels, count = ndimage.label(mask)
-    if count == 0:
+    pieces = components(mask)
+    if pieces.count == 0:
         raise ScanError("no digit found")
-    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
-    boxes = ndimage.find_objects(labels)
     height, width = mask.shape
-    keep = np.zeros(count + 1, dtype=bool)
-    for i, (box, size) in enumerate(zip(boxes, sizes, strict=True), start=1):
+    keep = np.zeros(pieces.count + 1, dtype=bool)
+    largest = pieces.areas.max()
+    for i, (box, size) in enumerate(zip(pieces.boxes, pieces.areas, strict=True), start=1):
         box_h, box_w = box[0].stop - box[0].start, box[1].stop - box[1].start
         ruled_line = (box_w > 0.85 * width and box_h < 0.06 * height) or (
             box_h > 0.85 * height and box_w < 0.06 * width
         )
-        keep[i] = size >= 0.08 * sizes.max() and not ruled_line
-    cleaned = keep[labels]
+        keep[i] = size >= 0.08 * largest and not ruled_line
+    cleaned = keep[pieces.labels]
     if not cleaned.any():
         raise ScanError("no digit found (only specks or lines)")
     return cleaned
@@ -149,7 +146,7 @@ MNIST_STROKE = 2.9  # median stroke width of MNIST test digits (2*area/outline a
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary drawing: twice its area over its outline length."""
-    outline = np.count_nonzero(mask & ~ndimage.binary_erosion(mask))
+    outline = np.count_nonzero(mask & ~binary_erosion(mask))
     return 2.0 * np.count_nonzero(mask) / max(outline, 1)
 
 
@@ -161,8 +158,8 @@ def even_stroke(crop: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     if size < 2 or (0.6 * target < width < 1.6 * target):
         return crop
     size = min(size, max(2, int(target * 3))) | 1
-    grow = ndimage.grey_dilation if width < target else ndimage.grey_erosion
-    return grow(crop, size=(size, size))
+    grow = grey_dilation if width < target else grey_erosion
+    return grow(crop, size)
 
 
 def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -170,10 +167,10 @@ def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     to the centre, MNIST-like contrast."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    near_ink = ndimage.binary_dilation(mask, iterations=2)
+    near_ink = binary_dilation(mask, iterations=2)
     crop = (ink * near_ink)[top:bottom, left:right]
     crop_mask = mask[top:bottom, left:right]
-    crop = np.clip(crop / max(float(np.percentile(crop[crop_mask], 90)), 1e-6), 0.0, 1.0)
+    crop = np.clip(crop / max(float(quantile(crop[crop_mask], 0.9)), 1e-6), 0.0, 1.0)
     h, w = crop.shape
     pad = max(h, w) // 4 + 1  # room for a thickened stroke at the edges
     crop = even_stroke(np.pad(crop, pad), np.pad(crop_mask, pad), 20.0 / max(h, w))
@@ -238,6 +235,10 @@ def working_picture(full: np.ndarray) -> np.ndarray:
         size = (round(full.shape[1] * factor), round(full.shape[0] * factor))
         return np.asarray(Image.fromarray(full, mode="F").resize(size, Image.Resampling.BICUBIC))
     return full
+
+
+def started() -> None:
+    """Nothing: a worker process that runs it has imported this module and is ready."""
 
 
 def read_digits(path: Path, split: bool, thumbnail: bool) -> Picture:

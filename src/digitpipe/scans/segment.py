@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from digitpipe.scans.imageops import components
 
 
 def segment(mask: np.ndarray) -> list[np.ndarray]:
@@ -14,10 +15,10 @@ def segment(mask: np.ndarray) -> list[np.ndarray]:
     below it (printed text, labels) are dropped; a piece much wider than tall is cut at the
     thinnest columns (touching digits). One digit gives a list of one mask.
     """
-    labels, count = ndimage.label(mask)
-    if count <= 1:
+    pieces = components(mask)
+    if pieces.count <= 1:
         return [mask]
-    boxes = ndimage.find_objects(labels)
+    labels, boxes = pieces.labels, pieces.boxes
     spans = sorted(
         [[b[1].start, b[1].stop, [i + 1]] for i, b in enumerate(boxes)], key=lambda s: s[0]
     )

@@ -2,6 +2,10 @@
 
 Results go to the pipeline's MLflow run only when they belong to it: its own model and the scans
 folder its config names. Another folder or model gets a run of its own, linked by tags.
+
+Keras, MLflow and matplotlib are imported where they are used, not at the top: the worker
+processes that normalise a big folder import this module again (multiprocessing's spawn
+re-imports `__main__`), and with TensorFlow each of them took about 8 s to start.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from digitpipe import models, plots, tracking
 from digitpipe.paths import Paths
 from digitpipe.scans import read
 from digitpipe.stages import run_stage, tracked_stages
@@ -20,6 +23,8 @@ from digitpipe.stages import run_stage, tracked_stages
 
 def load_model(cfg: DictConfig, paths: Paths):
     """The pipeline's own model, or the one named by scans.model_uri (e.g. models:/x@champion)."""
+    from digitpipe import models, tracking
+
     if not cfg.scans.model_uri:
         return models.load(paths.model_file)
     return tracking.load_keras_model(cfg, paths, cfg.scans.model_uri)
@@ -38,6 +43,8 @@ def mlflow_metrics(summary: dict, prefix: str) -> dict[str, float]:
 def belongs_to_pipeline_run(cfg: DictConfig, paths: Paths, keys: tuple[str, ...]) -> str | None:
     """The pipeline run's id if these results are its own: its model and, for each key, the
     value its config was logged with. None: the results need a run of their own."""
+    from digitpipe import tracking
+
     if cfg.scans.model_uri or not paths.run_file.is_file():
         return None
     run_id = tracking.read_run_file(paths)["run_id"]
@@ -52,6 +59,8 @@ def log_results(
 ) -> None:
     """Into the pipeline run when the results are its own, else into a linked run of their own
     (none without any model run: a bare folder read before training)."""
+    from digitpipe import tracking
+
     folder = files[0].parent.name
     if not paths.run_file.is_file() and not cfg.scans.model_uri:
         return
@@ -80,13 +89,16 @@ def write(out: Path, table: pd.DataFrame, summary: dict, key: str) -> list[Path]
 
 
 def run(cfg: DictConfig, paths: Paths) -> dict:
+    from digitpipe import plots
+
     s = cfg.scans
     folder = paths.resolve_user_path(s.dir)
-    model = load_model(cfg, paths)
-    table, gallery = read.read_folder(
-        model, folder, s.labels_file, s.split_digits, s.min_confidence,
-        gallery_pick=read.FirstN(s.gallery_max),
-    )  # fmt: skip
+    with read.workers(folder) as pool:  # they start while the model loads
+        model = load_model(cfg, paths)
+        table, gallery = read.read_folder(
+            model, folder, s.labels_file, s.split_digits, s.min_confidence,
+            gallery_pick=read.FirstN(s.gallery_max), pool=pool,
+        )  # fmt: skip
     summary = read.summarise(table)
 
     out = paths.scans_out_dir

@@ -189,6 +189,17 @@ def test_a_marker_digit_filling_the_frame_stays_solid():
     assert ink[60, 55] > 0.8 * ink[60, 42]  # the stroke's middle as inked as its edge
 
 
+@pytest.mark.parametrize("width", [4, 6, 9, 14])
+def test_a_stroke_is_evened_towards_mnist_width_never_past_it(width):
+    scale = normalise.MNIST_STROKE / 2.4  # the wanted width is 2.4 px in this picture
+    mask = np.zeros((240, 60), dtype=bool)
+    mask[20:220, 20 : 20 + width] = True  # a long bar: its measured width is about `width`
+    evened = normalise.even_stroke(mask.astype(np.float32), mask, scale) > 0.5
+    after = int(evened[120].sum())  # the bar's width in the middle row
+    assert 2.4 <= after <= width
+    assert after < width or width < 1.6 * 2.4 + 1  # thick bars are thinned
+
+
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     draw_seven().save(tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # any picture over 2x this is a bomb

@@ -154,10 +154,11 @@ def even_stroke(crop: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     """Thin a marker or thicken a hairline so that, once scaled, the stroke is MNIST-like."""
     target = MNIST_STROKE / scale  # the wanted width in this picture's pixels
     width = stroke_width(mask)
-    size = int(round(abs(width - target)))
-    if size < 2 or (0.6 * target < width < 1.6 * target):
+    # a k x k window changes the width by k - 1 (k odd, to stay centred): never by more than
+    # the difference, or a small digit's stroke would be eroded to a thread
+    size = min(1 + 2 * int(abs(width - target) // 2), max(3, int(target * 3)) | 1)
+    if size < 3 or (0.6 * target < width < 1.6 * target):
         return crop
-    size = min(size, max(2, int(target * 3))) | 1
     grow = grey_dilation if width < target else grey_erosion
     return grow(crop, size)
 

@@ -1,8 +1,9 @@
 """The image operations the scan reader is built from, on OpenCV.
 
 Same results as scipy.ndimage's (borders reflected as ndimage's "reflect"; binary operations
-with the 4-neighbour cross, outside = 0), 4-16x faster on scan-sized pictures (bench/scans.py:
-`imageops` rows), which is what lets predict-scans read hundreds of pictures a second.
+with the 4-neighbour cross, outside = 0), 1.3-19x faster on scan-sized pictures (measured by
+bench/scans.py's `imageops_speed`), which is what lets predict-scans read hundreds of pictures a
+second.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+
+from digitpipe.scans.imageops import components
 
 LOCATE_SIZE = 1024  # longest side of the copy the writing is searched on
 MARGIN = 0.4  # around the writing, as a share of its line height
@@ -35,10 +36,9 @@ def writing_box(gray: np.ndarray) -> tuple[slice, slice] | None:
     except ScanError:
         return None
     strong = ink > 0.5 * float(np.percentile(ink, 99.95))
-    labels, count = ndimage.label(strong)
-    if count == 0:
+    boxes = components(strong).boxes
+    if not boxes:
         return None
-    boxes = ndimage.find_objects(labels)
     height, width = strong.shape
     inner = [
         b for b in boxes

@@ -17,10 +17,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sections = ("train", "frontier", "overhead", "scans", "memory", "sweeps")
     parser.add_argument("--only", choices=sections, nargs="*")
+    parser.add_argument(
+        "--presets", nargs="*", help="frontier rows to run (default all): fast fast-2-epochs best"
+    )
     args = parser.parse_args()
     only = set(args.only or sections)
     os.environ.update(common.env())  # in-process training logs to a throwaway MLflow store
     from bench import overhead, scans, sweeps, training
+
+    unknown = set(args.presets or []) - set(training.FRONTIER)
+    if unknown:
+        parser.error(f"--presets {' '.join(sorted(unknown))}: not in {' '.join(training.FRONTIER)}")
 
     started = time.time()
     results: dict = {"machine": common.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -84,7 +91,7 @@ def main() -> None:
         if "frontier" in only:
             section(
                 "frontier",
-                training.frontier,
+                lambda: training.frontier(args.presets),
                 "Accuracy/time frontier on full MNIST (training wall s and test accuracy per seed)",
                 [
                     "preset",

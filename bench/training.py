@@ -162,15 +162,40 @@ def equal_epochs_accuracy() -> dict:
     }
 
 
-# (row name, preset overrides, seeds, target test accuracy) of the accuracy/time frontier
-FRONTIER = [
-    ("one epoch", ["experiment=fast", "train.epochs=1"], (1, 2, 3), 0.990),
-    ("experiment=fast", ["experiment=fast"], (1, 2, 3), 0.990),
-    ("experiment=best", ["experiment=best"], (42,), 0.997),
-]
+# row key: (row name, preset overrides, seeds, target test accuracy, training time budget s)
+FRONTIER = {
+    "fast": ("experiment=fast", ["experiment=fast"], (1, 2, 3), 0.990, 8),
+    "fast-2-epochs": ("experiment=fast train.epochs=2", ["experiment=fast", "train.epochs=2"],
+                      (1, 2, 3), 0.990, None),
+    "best": ("experiment=best", ["experiment=best"], (42,), 0.997, 900),
+}  # fmt: skip
 
 
-def frontier() -> tuple[list[list], list[dict]]:
+def verdict(record: dict) -> str:
+    """'99.0% in <= 8 s: accuracy met, time not': each half of a target judged on its own."""
+    accurate = record["test_accuracy_mean"] >= record["target"]
+    budget = record.get("budget_s")
+    if budget is None:
+        return f"{record['target']:.1%}: {'met' if accurate else 'not met'}"
+    in_time = max(r["train_s"] for r in record["runs"]) <= budget
+    parts = f"accuracy {'met' if accurate else 'not'}, time {'met' if in_time else 'not'}"
+    return f"{record['target']:.1%} in <= {budget} s: {parts}"
+
+
+def ensemble_record(ensemble: keras.Model, members: dict, paths: Paths) -> dict:
+    """The members' mean as one model: total training time, validation and test accuracy."""
+    return {
+        "preset": f"ensemble of the {len(members['runs'])} {members['preset']} models",
+        "model": f"mean of {len(members['runs'])} {members['model']}",
+        "epochs": members["epochs"], "target": 0.998,
+        "runs": [{"seed": "+".join(str(r["seed"]) for r in members["runs"]),
+                  "train_s": round(sum(r["train_s"] for r in members["runs"]), 1),
+                  "val_accuracy": round(test_accuracy(ensemble, paths, "val"), 4),
+                  "test_accuracy": round(test_accuracy(ensemble, paths), 4)}],
+    }  # fmt: skip
+
+
+def frontier(keys: list[str] | None = None) -> tuple[list[list], list[dict]]:
     """Each preset on full MNIST, training wall time and test accuracy per seed, and the mean
     of the experiment=fast seeds as one ensemble (commands/ensemble.py's `average`) with their
     total training time. Validation accuracy is shown because it is what selection may use."""
@@ -178,7 +203,8 @@ def frontier() -> tuple[list[list], list[dict]]:
 
     paths, _ = workspace("full", [])
     rows, records, fast_members = [], [], []
-    for name, overrides, seeds, target in FRONTIER:
+    for key in keys or list(FRONTIER):
+        name, overrides, seeds, target, budget = FRONTIER[key]
         runs = []
         for seed in seeds:
             summary, _ = pipeline([*overrides, f"train.seed={seed}"], paths)
@@ -189,25 +215,18 @@ def frontier() -> tuple[list[list], list[dict]]:
                 "val_accuracy": summary.get("final_val_accuracy"),
                 "test_accuracy": round(test_accuracy(model, paths), 4),
             })  # fmt: skip
-            if name == "experiment=fast":
+            if key == "fast":
                 fast_members.append(model)
         cfg = compose(REPO / "conf", overrides)
         records.append({"preset": name, "model": cfg.model.name, "epochs": cfg.train.epochs,
-                        "target": target, "runs": runs})  # fmt: skip
-    ensemble = average(fast_members)
-    fast_total_s = round(sum(r["train_s"] for r in records[1]["runs"]), 1)
-    records.append({
-        "preset": "ensemble of the 3 experiment=fast models", "model": "mean of 3 seed_blog_cnn",
-        "epochs": 3, "target": 0.998,
-        "runs": [{"seed": "1+2+3", "train_s": fast_total_s,
-                  "val_accuracy": round(test_accuracy(ensemble, paths, "val"), 4),
-                  "test_accuracy": round(test_accuracy(ensemble, paths), 4)}],
-    })  # fmt: skip
+                        "target": target, "budget_s": budget, "runs": runs})  # fmt: skip
+        if key == "fast":
+            records.append(ensemble_record(average(fast_members), records[-1], paths))
     for record in records:
         accuracies = [r["test_accuracy"] for r in record["runs"]]
         times = [r["train_s"] for r in record["runs"]]
         record["test_accuracy_mean"] = round(statistics.mean(accuracies), 4)
-        record["met"] = record["test_accuracy_mean"] >= record["target"]
+        record["verdict"] = verdict(record)
         rows.append([
             record["preset"], record["model"], record["epochs"],
             ", ".join(str(r["seed"]) for r in record["runs"]),
@@ -215,6 +234,6 @@ def frontier() -> tuple[list[list], list[dict]]:
             " / ".join(f"{a:.2%}" for a in accuracies),
             " / ".join("-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.2%}"
                        for r in record["runs"]),
-            f"{record['target']:.1%}: {'met' if record['met'] else 'not met'}",
+            record["verdict"],
         ])  # fmt: skip
     return rows, records

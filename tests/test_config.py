@@ -47,6 +47,7 @@ def test_every_model_config_validates(model):
         (["train.epochs=five"], "train.epochs"),
         (["+train.epoch=3"], "train.epoch"),
         (["train.mixed_precision=bf16"], "train.mixed_precision"),
+        (["train.warmup_start=0"], "train.warmup_start=0"),
     ],
 )
 def test_bad_values_name_the_key(overrides, expected):
@@ -64,6 +65,7 @@ def test_bad_values_name_the_key(overrides, expected):
         (["model.layers.0.type=Conv9D"], "model.layers[0].type='Conv9D': no such keras layer"),
         (["model.layers.0.kernel_size=40"], "model.layers[0] (Conv2D) does not fit its input"),
         (["+model.layers.0.filterz=3"], "model.layers[0] (Conv2D)"),
+        (["+train.optimizer_options.beta_one=0.7"], "train.optimizer_options={'beta_one': 0.7}"),
     ],
 )
 def test_what_only_keras_knows_fails_as_one_line_when_the_model_is_built(overrides, expected):
@@ -115,3 +117,26 @@ def test_stage_cli_reports_user_error_without_traceback(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: config: train.epochs=0 is invalid: must be >= 1")
+
+
+def test_the_fast_preset_learning_rate_is_one_cycle():
+    """experiment=fast: a warmup from lr/25 over the first 30 % of its one epoch, the peak at
+    train.learning_rate, then a cosine decay to zero at the last step."""
+    from digitpipe.stages.train import learning_rate
+
+    cfg = compose(REPO / "conf", ["experiment=fast"])
+    steps = 430  # 55,000 images in batches of 128
+    schedule = learning_rate(cfg.train, steps)
+    rate = [float(schedule(step)) for step in (0, 129, steps // 2, steps)]
+    peak = cfg.train.learning_rate
+    assert rate[0] == pytest.approx(peak / 25)
+    assert rate[1] == pytest.approx(peak)
+    assert peak / 25 < rate[2] < peak
+    assert rate[3] == pytest.approx(0, abs=1e-9)
+
+
+def test_optimizer_options_reach_the_keras_optimizer():
+    from digitpipe.stages.train import compiled_model
+
+    model = compiled_model(compose(REPO / "conf", ["experiment=fast"]), train_images=1000)
+    assert (model.optimizer.beta_1, model.optimizer.beta_2) == (0.7, 0.9)

@@ -57,7 +57,9 @@ class TrainConfig:
     optimizer: str = MISSING
     learning_rate: float = MISSING
     lr_schedule: str = MISSING
-    warmup_epochs: int = MISSING
+    warmup_epochs: float = MISSING
+    warmup_start: float = MISSING
+    optimizer_options: dict[str, Any] = MISSING
     batch_size: int = MISSING
     epochs: int = MISSING
     seed: int = MISSING
@@ -128,6 +130,7 @@ def _check_values(cfg: DictConfig) -> None:
         t.warmup_epochs,
         "0 <= warmup_epochs < epochs",
     )
+    _check(0 < t.warmup_start <= 1, "train.warmup_start", t.warmup_start, "in (0, 1]")
     _check(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "in [0, 1)")
     patience = t.early_stopping_patience
     _check(

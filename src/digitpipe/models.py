@@ -57,14 +57,21 @@ def build(model_cfg: DictConfig) -> keras.Model:
     return model
 
 
-def make_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
-    """The Keras optimizer called `name` (adam, adamw, sgd, rmsprop, nadam, ...);
-    `learning_rate` may be a schedule."""
+def make_optimizer(
+    name: str, learning_rate, options: dict[str, Any] | None = None
+) -> keras.optimizers.Optimizer:
+    """The Keras optimizer called `name` (adam, adamw, sgd, rmsprop, nadam, ...) with its own
+    keyword `options` (e.g. beta_1); `learning_rate` may be a schedule."""
     try:
         optimizer_class = type(keras.optimizers.get(name))
     except ValueError:
         raise UserError(f"config: train.optimizer={name!r}: not a Keras optimizer") from None
-    return optimizer_class(learning_rate=learning_rate)
+    try:
+        return optimizer_class(learning_rate=learning_rate, **(options or {}))
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"config: train.optimizer_options={options}: not accepted by {name}: {_first_line(exc)}"
+        ) from None
 
 
 def make_loss(name: str, label_smoothing: float) -> keras.losses.Loss:

@@ -78,15 +78,16 @@ def owned_train_dir(paths: Paths) -> FileLock:
 
 
 def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
-    """A float, or a cosine schedule with optional linear warmup from lr/10."""
+    """A float, or a cosine schedule with optional linear warmup from lr x warmup_start (a
+    fractional warmup with a small start is the one-cycle schedule of fast one-epoch runs)."""
     if train_cfg.lr_schedule == "constant":
         return train_cfg.learning_rate
-    warmup = train_cfg.warmup_epochs * steps_per_epoch
+    warmup = round(train_cfg.warmup_epochs * steps_per_epoch)
     total = train_cfg.epochs * steps_per_epoch
     if warmup == 0:
         return keras.optimizers.schedules.CosineDecay(train_cfg.learning_rate, total)
     return keras.optimizers.schedules.CosineDecay(
-        train_cfg.learning_rate / 10, total - warmup,
+        train_cfg.learning_rate * train_cfg.warmup_start, total - warmup,
         warmup_target=train_cfg.learning_rate, warmup_steps=warmup,
     )  # fmt: skip
 
@@ -160,7 +161,9 @@ def compiled_model(cfg: DictConfig, train_images: int) -> keras.Model:
     model = models.build(cfg.model)
     steps = math.ceil(train_images / t.batch_size)
     model.compile(
-        optimizer=models.make_optimizer(t.optimizer, learning_rate(t, steps)),
+        optimizer=models.make_optimizer(
+            t.optimizer, learning_rate(t, steps), OmegaConf.to_container(t.optimizer_options)
+        ),
         loss=models.make_loss(t.loss, t.label_smoothing),
         metrics=["accuracy"],
         jit_compile=t.jit_compile,

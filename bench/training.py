@@ -15,7 +15,7 @@ from digitpipe.mnist import splits
 from digitpipe.paths import Paths
 from digitpipe.stages import prepare, train
 
-ARCHITECTURES = ["seed_blog_cnn", "seed_lab_cnn", "keras_convnet", "lenet5", "digitnet"]
+ARCHITECTURES = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))  # all shipped
 
 
 def workspace(name: str, overrides: list[str]) -> tuple[Paths, list[str]]:

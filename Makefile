@@ -50,8 +50,8 @@ params: install  ## recompose params.yaml from conf/ (after editing conf/), e.g.
 scans: install  ## regenerate the committed sample scans in data/scans
 	$(BIN)/python -m digitpipe.commands.make_scans --out data/scans
 
-bench: install  ## speed and memory benchmarks (not part of the tests)
-	$(BIN)/python -m bench
+bench: install  ## speed and memory benchmarks, not part of the tests (ARGS="--only frontier --presets fast")
+	$(BIN)/python -m bench $(ARGS)
 
 clean:  ## remove outputs, sweeps, reports and prepared data
 	rm -rf outputs multirun reports data/prepared data/scan-benchmark

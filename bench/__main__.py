@@ -21,7 +21,9 @@ def main() -> None:
         "--presets", nargs="*", help="frontier rows to run (default all): fast fast-2-epochs best"
     )
     args = parser.parse_args()
-    only = set(args.only or sections)
+    if args.presets and "frontier" not in (args.only or ["frontier"]):
+        parser.error("--presets picks frontier rows: add frontier to --only")
+    only = set(args.only or (["frontier"] if args.presets else sections))
     os.environ.update(common.env())  # in-process training logs to a throwaway MLflow store
     from bench import overhead, scans, sweeps, training
 

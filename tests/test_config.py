@@ -65,7 +65,11 @@ def test_bad_values_name_the_key(overrides, expected):
         (["model.layers.0.type=Conv9D"], "model.layers[0].type='Conv9D': no such keras layer"),
         (["model.layers.0.kernel_size=40"], "model.layers[0] (Conv2D) does not fit its input"),
         (["+model.layers.0.filterz=3"], "model.layers[0] (Conv2D)"),
-        (["+train.optimizer_options.beta_one=0.7"], "train.optimizer_options={'beta_one': 0.7}"),
+        (["+train.optimizer_options.adam.beta_one=0.7"], "options.adam={'beta_one': 0.7}"),
+        (
+            ["train.lr_schedule=cosine", "train.epochs=1", "train.warmup_epochs=0.9999"],
+            "train.warmup_epochs=0.9999 leaves no step to decay",
+        ),
     ],
 )
 def test_what_only_keras_knows_fails_as_one_line_when_the_model_is_built(overrides, expected):
@@ -138,5 +142,12 @@ def test_the_fast_preset_learning_rate_is_one_cycle():
 def test_optimizer_options_reach_the_keras_optimizer():
     from digitpipe.stages.train import compiled_model
 
+    """Keyed by optimizer: the fast preset's Adam betas reach Adam, and switching the preset to
+    SGD leaves them behind instead of failing."""
     model = compiled_model(compose(REPO / "conf", ["experiment=fast"]), train_images=1000)
-    assert (model.optimizer.beta_1, model.optimizer.beta_2) == (0.7, 0.9)
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # fp16 loss scaling
+    assert (optimizer.beta_1, optimizer.beta_2) == (0.7, 0.9)
+    sgd = compiled_model(
+        compose(REPO / "conf", ["experiment=fast", "train.optimizer=sgd"]), train_images=1000
+    )
+    assert type(getattr(sgd.optimizer, "inner_optimizer", sgd.optimizer)).__name__ == "SGD"

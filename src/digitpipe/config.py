@@ -59,7 +59,7 @@ class TrainConfig:
     lr_schedule: str = MISSING
     warmup_epochs: float = MISSING
     warmup_start: float = MISSING
-    optimizer_options: dict[str, Any] = MISSING
+    optimizer_options: dict[str, dict[str, Any]] = MISSING
     batch_size: int = MISSING
     epochs: int = MISSING
     seed: int = MISSING

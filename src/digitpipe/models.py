@@ -58,19 +58,22 @@ def build(model_cfg: DictConfig) -> keras.Model:
 
 
 def make_optimizer(
-    name: str, learning_rate, options: dict[str, Any] | None = None
+    name: str, learning_rate, options: dict[str, dict[str, Any]] | None = None
 ) -> keras.optimizers.Optimizer:
     """The Keras optimizer called `name` (adam, adamw, sgd, rmsprop, nadam, ...) with its own
-    keyword `options` (e.g. beta_1); `learning_rate` may be a schedule."""
+    keyword options from `options[name]` (keyed by optimizer, so a preset's Adam betas do not
+    break `train.optimizer=sgd`); `learning_rate` may be a schedule."""
     try:
         optimizer_class = type(keras.optimizers.get(name))
     except ValueError:
         raise UserError(f"config: train.optimizer={name!r}: not a Keras optimizer") from None
+    own = (options or {}).get(name, {})
     try:
-        return optimizer_class(learning_rate=learning_rate, **(options or {}))
+        return optimizer_class(learning_rate=learning_rate, **own)
     except (TypeError, ValueError) as exc:
         raise UserError(
-            f"config: train.optimizer_options={options}: not accepted by {name}: {_first_line(exc)}"
+            f"config: train.optimizer_options.{name}={own}: not accepted by {name}: "
+            f"{_first_line(exc)}"
         ) from None
 
 

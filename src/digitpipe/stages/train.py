@@ -84,6 +84,11 @@ def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
         return train_cfg.learning_rate
     warmup = round(train_cfg.warmup_epochs * steps_per_epoch)
     total = train_cfg.epochs * steps_per_epoch
+    if warmup >= total:
+        raise UserError(
+            f"config: train.warmup_epochs={train_cfg.warmup_epochs} leaves no step to decay in "
+            f"{train_cfg.epochs} epochs of {steps_per_epoch} steps: make it shorter"
+        )
     if warmup == 0:
         return keras.optimizers.schedules.CosineDecay(train_cfg.learning_rate, total)
     return keras.optimizers.schedules.CosineDecay(

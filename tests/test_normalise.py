@@ -213,3 +213,30 @@ def test_truncated_file_is_unreadable(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(normalise.ScanError, match="not a readable image"):
         normalise.load_gray(tmp_path / "cut.png")
+
+
+def test_keeping_some_pieces_labels_like_labelling_the_smaller_mask():
+    """segment reuses ink_mask's pieces instead of labelling the picture twice."""
+    from digitpipe.scans.imageops import components
+
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_opening(rng.random((60, 90)) > 0.55)
+    pieces = components(mask)
+    kept = np.r_[False, pieces.areas > np.median(pieces.areas)]
+    smaller = components(kept[pieces.labels])
+    reused = pieces.keep(kept)
+    assert pieces.count > reused.count > 1
+    assert np.array_equal(reused.labels, smaller.labels)
+    assert reused.boxes == smaller.boxes
+    assert np.array_equal(reused.areas, smaller.areas)
+
+
+def test_the_centre_of_mass_moves_to_the_centre_as_ndimage_would_move_it():
+    from digitpipe.scans.imageops import centred_by_mass
+
+    box = np.zeros((28, 28), np.float32)
+    box[3:17, 12:25] = np.random.default_rng(4).random((14, 13))
+    cy, cx = ndimage.center_of_mass(box)
+    expected = ndimage.shift(box, (13.5 - cy, 13.5 - cx), order=1, mode="constant", cval=0.0)
+    assert np.allclose(centred_by_mass(box), expected, atol=1e-5)
+    assert np.allclose(ndimage.center_of_mass(centred_by_mass(box)), (13.5, 13.5), atol=0.3)

@@ -75,6 +75,27 @@ def binary_dilation(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     return out.view(bool)
 
 
+def pad_zeros(image: np.ndarray, pad: int) -> np.ndarray:
+    """`pad` zero pixels around the picture (numpy.pad's result; 20x faster on a small crop)."""
+    if image.dtype == bool:
+        return pad_zeros(image.view(np.uint8), pad).view(bool)
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+
+
+def centred_by_mass(box: np.ndarray) -> np.ndarray:
+    """The picture moved (bilinear, zeros coming in) so that its centre of mass is its centre,
+    as MNIST's digits are."""
+    moments = cv2.moments(_f32(box))
+    if moments["m00"] <= 0:
+        return _f32(box)
+    centre_y, centre_x = (box.shape[0] - 1) / 2, (box.shape[1] - 1) / 2
+    dx = centre_x - moments["m10"] / moments["m00"]
+    dy = centre_y - moments["m01"] / moments["m00"]
+    move = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(_f32(box), move, (box.shape[1], box.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+
+
 @dataclass
 class Components:
     """The 4-connected pieces of a mask: `labels` (0 = background, pieces 1..count), each
@@ -84,6 +105,20 @@ class Components:
     count: int
     boxes: list[tuple[slice, slice]]
     areas: np.ndarray
+
+    def keep(self, kept: np.ndarray) -> Components:
+        """Only the pieces where `kept[1:]` is true, renumbered in order: what components()
+        of the smaller mask gives (dropping pieces never joins others), without labelling
+        the picture again."""
+        kept = np.asarray(kept, dtype=bool).copy()
+        kept[0] = False
+        renumbered = np.cumsum(kept) * kept
+        return Components(
+            renumbered[self.labels].astype(np.int32),
+            int(kept.sum()),
+            [box for box, k in zip(self.boxes, kept[1:], strict=True) if k],
+            self.areas[kept[1:]],
+        )
 
 
 def components(mask: np.ndarray) -> Components:

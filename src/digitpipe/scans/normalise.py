@@ -12,17 +12,19 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-from scipy import ndimage
 
 from digitpipe.scans.imageops import (
+    Components,
     binary_dilation,
     binary_erosion,
+    centred_by_mass,
     components,
     grey_dilation,
     grey_erosion,
     grey_opening,
     mean_filter,
     otsu_threshold,
+    pad_zeros,
     quantile,
 )
 from digitpipe.scans.locate import crop_to_writing, reduced
@@ -117,6 +119,11 @@ def background(ink: np.ndarray) -> np.ndarray:
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
     """Pixels that are ink: Otsu threshold, minus specks and thin lines spanning the picture."""
+    return ink_pieces(ink).labels > 0
+
+
+def ink_pieces(ink: np.ndarray) -> Components:
+    """The ink mask's connected pieces (what ink_mask keeps), for segment to reuse."""
     peak = float(mean_filter(ink, 3).max())  # robust to single noisy pixels
     if peak < MIN_CONTRAST:
         raise ScanError("no digit found (no ink stands out from the paper)")
@@ -135,10 +142,9 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
             box_h > 0.85 * height and box_w < 0.06 * width
         )
         keep[i] = size >= 0.08 * largest and not ruled_line
-    cleaned = keep[pieces.labels]
-    if not cleaned.any():
+    if not keep.any():
         raise ScanError("no digit found (only specks or lines)")
-    return cleaned
+    return pieces.keep(keep)
 
 
 MNIST_STROKE = 2.9  # median stroke width of MNIST test digits (2*area/outline at 0.5), in pixels
@@ -174,7 +180,7 @@ def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     crop = np.clip(crop / max(float(quantile(crop[crop_mask], 0.9)), 1e-6), 0.0, 1.0)
     h, w = crop.shape
     pad = max(h, w) // 4 + 1  # room for a thickened stroke at the edges
-    crop = even_stroke(np.pad(crop, pad), np.pad(crop_mask, pad), 20.0 / max(h, w))
+    crop = even_stroke(pad_zeros(crop, pad), pad_zeros(crop_mask, pad), 20.0 / max(h, w))
     rows, cols = np.flatnonzero(crop.max(1) > 0.05), np.flatnonzero(crop.max(0) > 0.05)
     if len(rows) == 0:
         raise ScanError("no digit found (ink vanished when evening the stroke)")
@@ -187,9 +193,7 @@ def fit_to_mnist(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     box = np.zeros((28, 28), dtype=np.float32)
     y0, x0 = (28 - new_h) // 2, (28 - new_w) // 2
     box[y0 : y0 + new_h, x0 : x0 + new_w] = np.asarray(small, dtype=np.float32) / 255.0
-    cy, cx = ndimage.center_of_mass(box)
-    shifted = ndimage.shift(box, (13.5 - cy, 13.5 - cx), order=1, mode="constant", cval=0.0)
-    shifted = np.clip(shifted, 0.0, 1.0)
+    shifted = np.clip(centred_by_mass(box), 0.0, 1.0)
     return shifted / max(float(shifted.max()), 1e-6)
 
 
@@ -202,8 +206,9 @@ def normalize(gray: np.ndarray) -> np.ndarray:
 def normalize_digits(gray: np.ndarray, split: bool = True) -> list[np.ndarray]:
     """Every digit of a picture, left to right, each as an MNIST-style 28x28 input."""
     ink = ink_image(gray)
-    mask = ink_mask(ink)
-    parts = segment(mask) if split else [mask]
+    pieces = ink_pieces(ink)
+    mask = pieces.labels > 0
+    parts = segment(mask, pieces) if split else [mask]
     return [fit_to_mnist(ink, part).astype(np.float32) for part in parts]
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitpipe.scans.imageops import components
+from digitpipe.scans.imageops import Components, components
 
 
-def segment(mask: np.ndarray) -> list[np.ndarray]:
+def segment(mask: np.ndarray, pieces: Components | None = None) -> list[np.ndarray]:
     """Split an ink mask into digits, left to right.
 
     Pieces that overlap horizontally belong to one digit (broken strokes, the bar of a 5);
     small pieces within the digits' line join their nearest neighbour, small pieces above or
     below it (printed text, labels) are dropped; a piece much wider than tall is cut at the
-    thinnest columns (touching digits). One digit gives a list of one mask.
+    thinnest columns (touching digits). One digit gives a list of one mask. `pieces` are the
+    mask's components when the caller has them already.
     """
-    pieces = components(mask)
+    pieces = pieces if pieces is not None else components(mask)
     if pieces.count <= 1:
         return [mask]
     labels, boxes = pieces.labels, pieces.boxes

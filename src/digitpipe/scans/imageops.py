@@ -112,9 +112,11 @@ class Components:
         the picture again."""
         kept = np.asarray(kept, dtype=bool).copy()
         kept[0] = False
-        renumbered = np.cumsum(kept) * kept
+        if kept[1:].all():
+            return self
+        renumbered = (np.cumsum(kept) * kept).astype(self.labels.dtype)
         return Components(
-            renumbered[self.labels].astype(np.int32),
+            renumbered[self.labels],
             int(kept.sum()),
             [box for box, k in zip(self.boxes, kept[1:], strict=True) if k],
             self.areas[kept[1:]],

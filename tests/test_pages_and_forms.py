@@ -61,6 +61,42 @@ def test_rules_that_are_not_a_form_row_are_left_alone():
     assert (remove_form_boxes(ruled, ruled) == ruled).all()
 
 
+def test_no_line_of_squared_paper_is_taken_for_ink():
+    """Printed lines as dark as the writing touch its strokes and become one piece with the
+    digit; they must go (60 pictures drawn as the benchmark's grid case; before, 5 kept a
+    line), and the digit must stay."""
+    from scipy import ndimage
+
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        digit = synthetic.place(synthetic.strokes(DIGITS.images[seed], 70, rng), 130, 120, rng)
+        lines = synthetic.ruled(130, 120, rng, grid=True)
+        picture = synthetic.on_paper(digit, rng, lines=lines)
+        mask = normalise.ink_mask(normalise.ink_image(normalise.to_gray(picture)))
+        near_the_digit = ndimage.binary_dilation(digit > 0.1, iterations=4)
+        assert not (mask & ~near_the_digit).any(), f"seed {seed}: a line kept as ink"
+        assert np.count_nonzero(mask) > 0.5 * np.count_nonzero(digit > 0.5), f"seed {seed}"
+
+
+def test_thick_parallel_strokes_and_a_single_bar_are_not_rules():
+    from digitpipe.scans.printed import remove_rules
+
+    huge_zero = np.zeros((200, 160), dtype=bool)
+    huge_zero[5:195, 20:140] = True
+    huge_zero[30:170, 50:110] = False  # sides 30 px thick, across 95 % of the picture's height
+    assert (remove_rules(huge_zero, huge_zero) == huge_zero).all()
+    seven = np.zeros((100, 100), dtype=bool)
+    seven[8:11, 5:95] = True  # a bar across 90 % of the picture: one line, not ruled paper
+    seven[10:95, 60:63] = True
+    assert (remove_rules(seven, seven) == seven).all()
+    one = np.zeros((100, 100), dtype=bool)
+    one[10:95, 60:63] = True
+    ruled = one.copy()
+    ruled[[40, 70], :] = True  # two printed lines crossing the stroke
+    cleaned = remove_rules(ruled, ruled)
+    assert (cleaned == one).all()  # the lines are gone, the stroke they crossed is whole
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_tiny_faint_crop_stays_one_digit(tmp_path, seed):
     rng = np.random.default_rng(seed)

@@ -75,6 +75,21 @@ def binary_dilation(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     return out.view(bool)
 
 
+def binary_opening(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """What a height x width rectangle of set pixels fits into (long thin ones find lines)."""
+    kernel = np.ones((height, width), np.uint8)
+    out = cv2.morphologyEx(_u8(mask), cv2.MORPH_OPEN, kernel,
+                           borderType=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    return out.view(bool)
+
+
+def binary_closing(mask: np.ndarray, size: int) -> np.ndarray:
+    """Gaps narrower than a size x size square filled (the picture's edge counts as unset)."""
+    padded = pad_zeros(mask, size)
+    out = cv2.morphologyEx(_u8(padded), cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
+    return out.view(bool)[size:-size, size:-size]
+
+
 def pad_zeros(image: np.ndarray, pad: int) -> np.ndarray:
     """`pad` zero pixels around the picture (numpy.pad's result; 20x faster on a small crop)."""
     if image.dtype == bool:

@@ -28,7 +28,7 @@ from digitpipe.scans.imageops import (
     quantile,
 )
 from digitpipe.scans.locate import crop_to_writing, reduced
-from digitpipe.scans.printed import remove_form_boxes
+from digitpipe.scans.printed import remove_form_boxes, remove_rules
 from digitpipe.scans.segment import segment
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
@@ -129,7 +129,8 @@ def ink_pieces(ink: np.ndarray) -> Components:
         raise ScanError("no digit found (no ink stands out from the paper)")
     scaled = np.clip(ink / peak, 0, 1)
     threshold = max(otsu_threshold(scaled), 0.25)
-    mask = remove_form_boxes(scaled > threshold, faint=scaled > 0.5 * threshold)
+    faint = scaled > 0.5 * threshold
+    mask = remove_rules(remove_form_boxes(scaled > threshold, faint=faint), faint)
     pieces = components(mask)
     if pieces.count == 0:
         raise ScanError("no digit found")

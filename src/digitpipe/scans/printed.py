@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from digitpipe.scans import imageops
+
 
 def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
     """Rows (first, last) of horizontal rules: rows where straight runs longer than a sixth of
@@ -59,4 +61,47 @@ def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     inside = np.zeros_like(mask)
     inside[top_last + 1 : bottom_first] = True
     kept = mask & ~ndimage.binary_dilation(printed) & inside
+    return kept if kept.any() else mask
+
+
+def thin_lines(lines: np.ndarray, thickest: float) -> np.ndarray:
+    """The lines (runs of rows holding line pixels) at most `thickest` rows thick, when there
+    are two or more of them; none otherwise."""
+    rows = np.flatnonzero(lines.any(1))
+    if len(rows) == 0:
+        return np.zeros_like(lines)
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    groups = np.split(rows, breaks + 1)
+    thin = [g for g in groups if len(g) <= thickest]
+    kept = np.zeros_like(lines)
+    if len(thin) >= 2:
+        for g in thin:
+            kept[g] = lines[g]
+    return kept
+
+
+def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.ndarray:
+    """The ink `mask` without the printed lines of ruled or squared paper that cross the
+    writing: thin straight runs of `faint` ink across `reach` of the picture, two or more
+    parallel (a digit's bar is one, and shorter; the sides of a huge 0 are thick), that the
+    mask holds. Where a
+    stroke crosses a line its ink continues on both sides, so those pixels are kept (a closing
+    bridges the line's width). Known limit: on ruled paper, a digit's bar as thin as the lines
+    and across `reach` of the picture goes with them."""
+    height, width = mask.shape
+    rows, columns = faint.sum(1) >= reach * width, faint.sum(0) >= reach * height
+    if np.count_nonzero(rows) < 2 and np.count_nonzero(columns) < 2:
+        return mask  # no two lines long enough (most pictures: found without an opening)
+    thickest = max(4.0, 0.02 * min(height, width))
+    across = imageops.binary_opening(faint, 1, max(3, int(reach * width)))
+    down = imageops.binary_opening(faint, max(3, int(reach * height)), 1)
+    lines = thin_lines(across, thickest) | thin_lines(down.T, thickest).T
+    # Only lines the ink threshold let in (the mask holds them nearly whole; where they stay
+    # under it, the mask holds just the crossings): otherwise there is nothing to remove.
+    if np.count_nonzero(mask & lines) < 0.5 * np.count_nonzero(lines) or not lines.any():
+        return mask
+    lines = imageops.binary_dilation(lines)  # the lines' anti-aliased edges
+    without = mask & ~lines
+    crossing = imageops.binary_closing(without, 5) & lines & mask
+    kept = without | crossing
     return kept if kept.any() else mask

@@ -81,3 +81,23 @@ def test_keras_elastic_layer_still_has_the_defects_that_keep_it_out():
     out = next(iter(batches.map(lambda b: layer(b, training=True)))).numpy()
     copies_of_first = sum(np.allclose(out[i], out[0], atol=1e-4) for i in range(1, 64))
     assert copies_of_first > 0, "Keras's elastic layer now keeps each digit: use it"
+
+
+def test_a_seeded_augmented_training_sees_the_same_batches_every_time():
+    """A fixed seed gives the same training on one machine, augmented or not: the augmentation
+    draws its random numbers batch after batch, never from batches mapped in parallel (which
+    made scan_robust's weights differ run to run)."""
+    from digitpipe.stages.train import training_inputs
+
+    cfg = compose(REPO / "conf", ["experiment=scan_robust", "train.batch_size=64"]).train
+    rng = np.random.default_rng(0)
+    x = rng.random((64 * 12, 28, 28, 1)).astype(np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
+
+    def batches() -> list[np.ndarray]:
+        keras.utils.set_random_seed(cfg.seed)  # as compiled_model does before fit
+        return [b.numpy() for b, _ in training_inputs(x, y, cfg)["x"]]
+
+    first, second = batches(), batches()
+    assert len(first) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))

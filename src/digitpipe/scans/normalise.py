@@ -118,7 +118,7 @@ def background(ink: np.ndarray) -> np.ndarray:
 
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels that are ink: Otsu threshold, minus specks and thin lines spanning the picture."""
+    """Pixels that are ink: Otsu threshold, minus specks, form boxes and printed lines."""
     return ink_pieces(ink).labels > 0
 
 

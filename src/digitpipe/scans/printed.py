@@ -1,8 +1,10 @@
-"""Printed structure is not handwriting: a row of boxes on a form, with small printed labels.
+"""Printed structure is not handwriting: a row of boxes on a form, with small printed labels,
+and the lines of ruled or squared paper.
 
 A form row shows as two long horizontal rules (the boxes' top and bottom) joined by vertical
 rules as tall as the band between them. Those rules are removed, and only ink inside the band
-is kept, so labels printed above or below the boxes are never read as digits."""
+is kept, so labels printed above or below the boxes are never read as digits. Paper's lines are
+thin, parallel and cross the whole picture; where the ink threshold lets them in, they go."""
 
 from __future__ import annotations
 

@@ -86,10 +86,9 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     """The ink `mask` without the printed lines of ruled or squared paper that cross the
     writing: thin straight runs of `faint` ink across `reach` of the picture, two or more
     parallel (a digit's bar is one, and shorter; the sides of a huge 0 are thick), that the
-    mask holds. Where a
-    stroke crosses a line its ink continues on both sides, so those pixels are kept (a closing
-    bridges the line's width). Known limit: on ruled paper, a digit's bar as thin as the lines
-    and across `reach` of the picture goes with them."""
+    mask holds. Where a stroke crosses a line its ink continues on both sides, so those pixels
+    are kept (a closing bridges the line's width). Known limit: on ruled paper, a digit's bar
+    as thin as the lines and across `reach` of the picture goes with them."""
     height, width = mask.shape
     rows, columns = faint.sum(1) >= reach * width, faint.sum(0) >= reach * height
     if np.count_nonzero(rows) < 2 and np.count_nonzero(columns) < 2:
@@ -100,7 +99,7 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     lines = thin_lines(across, thickest) | thin_lines(down.T, thickest).T
     # Only lines the ink threshold let in (the mask holds them nearly whole; where they stay
     # under it, the mask holds just the crossings): otherwise there is nothing to remove.
-    if np.count_nonzero(mask & lines) < 0.5 * np.count_nonzero(lines) or not lines.any():
+    if not lines.any() or np.count_nonzero(mask & lines) < 0.5 * np.count_nonzero(lines):
         return mask
     lines = imageops.binary_dilation(lines)  # the lines' anti-aliased edges
     without = mask & ~lines

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from digitpipe.scans import normalise
+from digitpipe.scans.imageops import otsu_threshold
 
 
 def draw_seven(size=(160, 120), box=(10, 15, 50, 75), ink=20, paper=235, width=6):
@@ -240,3 +241,37 @@ def test_the_centre_of_mass_moves_to_the_centre_as_ndimage_would_move_it():
     expected = ndimage.shift(box, (13.5 - cy, 13.5 - cx), order=1, mode="constant", cval=0.0)
     assert np.allclose(centred_by_mass(box), expected, atol=1e-5)
     assert np.allclose(ndimage.center_of_mass(centred_by_mass(box)), (13.5, 13.5), atol=0.3)
+
+
+def draw_closed_four(scale: float, width: int) -> Image.Image:
+    """A 4 with a closed top, dark on light, in a 100x100 picture times `scale`."""
+    at = [(round(x * scale), round(y * scale)) for x, y in ((60, 80), (60, 20), (30, 60), (75, 60))]
+    image = Image.new("L", (round(100 * scale), round(100 * scale)), 235)
+    ImageDraw.Draw(image).line(at, fill=20, width=width)
+    return image
+
+
+def test_a_tiny_blurred_digit_comes_out_like_the_same_digit_written_large():
+    """A 25-px digit, blurred as a cheap scan blurs it, is enlarged before its stroke is evened:
+    its input then matches the large one's (eroding it at its own size took whole pixels)."""
+    large = normalise.normalize(as_gray(draw_closed_four(1.0, 7))) > 0.5
+    blurred = draw_closed_four(0.25, 2).filter(ImageFilter.GaussianBlur(1.0))
+    tiny = normalise.normalize(as_gray(blurred)) > 0.5
+    assert (large & tiny).sum() / (large | tiny).sum() > 0.55  # 0.38 before the enlargement
+
+
+@pytest.mark.parametrize("ink, paper", [(0.45, (0.95, 0.7)), (0.55, (0.05, 0.3))])
+def test_a_tiny_digit_on_unevenly_lit_paper_keeps_its_ink_polarity(ink, paper):
+    """On a page lit unevenly, Otsu's split cuts the paper's shading near half and half, so it
+    cannot say which side the ink is: dark pencil or light chalk, the digit must be the ink."""
+    top, bottom = paper
+    shade = np.linspace(0, 1, 220)[:, None] ** 0.7 * np.ones((1, 200))
+    page = top + (bottom - top) * shade
+    digit = np.asarray(draw_closed_four(0.25, 2), dtype=np.float32) < 0.5 * 255
+    page[100:125, 90:115][digit] = ink
+    page += np.random.default_rng(0).normal(0, 0.01, page.shape)
+    gray = np.clip(page, 0, 1).astype(np.float32)
+    dark_share = np.mean(gray <= otsu_threshold(gray))
+    assert abs(dark_share - 0.5) < normalise.AMBIGUOUS_SPLIT  # the case this guards
+    peak_row, peak_col = np.unravel_index(normalise.ink_image(gray).argmax(), gray.shape)
+    assert 100 <= peak_row < 125 and 90 <= peak_col < 115

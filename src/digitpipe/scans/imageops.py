@@ -97,6 +97,11 @@ def pad_zeros(image: np.ndarray, pad: int) -> np.ndarray:
     return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
 
 
+def resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The picture (or a mask, as 0/1) at size (width, height), bicubic."""
+    return cv2.resize(_f32(image), size, interpolation=cv2.INTER_CUBIC)
+
+
 def centred_by_mass(box: np.ndarray) -> np.ndarray:
     """The picture moved (bilinear, zeros coming in) so that its centre of mass is its centre,
     as MNIST's digits are."""

@@ -83,3 +83,45 @@ def test_changed_config_does_not_resume_an_old_backup(project_copy, mnist_raw):
     cfg.train.learning_rate = 0.01
     assert resumable_run_id(cfg, paths) is None
     assert not paths.backup_dir.exists()
+
+
+KILLED_AS_IT_OPENS_ITS_RUN = """
+import os, signal, sys
+from pathlib import Path
+from digitpipe import tracking
+from digitpipe.config import load_params
+from digitpipe.paths import Paths
+from digitpipe.stages.train import attempt_key
+
+paths = Paths(workspace=Path.cwd(), root=Path.cwd())
+cfg = load_params(paths.params_file)
+with tracking.start_pipeline_run(cfg, paths, ["train"], attempt=attempt_key(cfg, paths)) as run:
+    print(run.info.run_id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # before train records the run in its backup
+"""
+
+
+def test_a_training_killed_as_it_opens_its_run_reopens_that_run_not_a_second(
+    project_copy, mnist_raw
+):
+    """A sweep's worker killed between MLflow creating the run and train writing its id down
+    left an orphan beside a new run; the attempt key, written first, finds the run again."""
+    overrides = [*tiny_overrides(mnist_raw), "mlflow.log_model=false"]
+    run(["python", "-m", "digitpipe.commands.params", *overrides], project_copy)
+    run(["python", "-m", "digitpipe.stages.prepare"], project_copy)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    killed = subprocess.run(
+        ["python", "-c", KILLED_AS_IT_OPENS_ITS_RUN], cwd=project_copy, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    opened = killed.stdout.split()[-1]
+    (project_copy / "outputs" / "train" / "mlflow_run.json").unlink()  # as `dvc repro` would
+
+    run(["python", "-m", "digitpipe.stages.train"], project_copy)
+    client = MlflowClient(f"sqlite:///{project_copy / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("digitpipe").experiment_id])
+    assert [r.info.run_id for r in runs] == [opened]
+    assert runs[0].data.params["train.epochs"] == "1"
+    assert "train_time_s" in runs[0].data.metrics

@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import time
+import uuid
 
 import keras
 import pandas as pd
@@ -53,9 +54,25 @@ def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
         try:
             return json.loads((backup / "run.json").read_text())["run_id"]
         except (OSError, ValueError, KeyError):
-            pass
+            return None  # killed before its run was recorded: attempt_key still finds the run
     shutil.rmtree(backup, ignore_errors=True)
     return None
+
+
+def attempt_key(cfg: DictConfig, paths: Paths) -> str:
+    """This training's key, written down before its MLflow run exists and tagged on the run.
+
+    A training killed between opening its run and recording it (a sweep's worker killed
+    mid-start) is found again by this key, instead of leaving an orphan beside a new run.
+    """
+    key_file, marker = paths.backup_dir / "attempt", paths.backup_dir / "fingerprint"
+    if key_file.is_file() and marker.is_file() and marker.read_text() == fingerprint(cfg):
+        return key_file.read_text()
+    paths.backup_dir.mkdir(parents=True, exist_ok=True)
+    key = uuid.uuid4().hex
+    key_file.write_text(key)
+    marker.write_text(fingerprint(cfg))
+    return key
 
 
 def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
@@ -237,6 +254,7 @@ def run(
     model = compiled_model(cfg, len(data["train"][1]))
     with owned_train_dir(paths):
         resume_id = resumable_run_id(cfg, paths)
+        attempt = attempt_key(cfg, paths) if cfg.train.resume else None
         with tracking.start_pipeline_run(
             cfg,
             paths,
@@ -249,10 +267,11 @@ def run(
             },
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,
+            attempt=attempt,
         ) as mlrun:
-            tracking.log_datasets(paths.prepared_dir)
             if cfg.train.resume:
                 prepare_backup(cfg, paths, mlrun.info.run_id)
+            tracking.log_datasets(paths.prepared_dir)
             summary = fit(cfg, paths, model, data, resuming=resume_id is not None)
             model.save(paths.model_file)
             if cfg.train.resume:

@@ -23,6 +23,7 @@ from digitpipe.paths import Paths
 from digitpipe.tracking.store import configure, retry_when_locked
 
 STAGE_TAG = "digitpipe.stage."
+ATTEMPT_TAG = "digitpipe.attempt"
 
 
 def write_run_file(paths: Paths, record: dict[str, Any]) -> None:
@@ -78,25 +79,37 @@ def start_pipeline_run(
     tags: dict[str, str] | None = None,
     resume_run_id: str | None = None,
     parent_run_id: str | None = None,
+    attempt: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """train: open a new pipeline run (or reopen an interrupted one) with the whole config."""
+    """train: open a new pipeline run (or reopen an interrupted one) with the whole config.
+
+    `attempt` (train.attempt_key) is tagged on a new run; a run that already carries it was
+    opened by this same training before it was killed, and is reopened rather than duplicated.
+    """
     experiment_id = configure(cfg, paths)
     tracked = list(tracked_stages)
     if resume_run_id is not None:
         run = retry_when_locked(mlflow.start_run)(run_id=resume_run_id)
     else:
-        run_tags = {
-            "architecture": cfg.model.name,
-            "epochs": str(cfg.train.epochs),
-            **(tags or {}),
-        }
-        run = retry_when_locked(mlflow.start_run)(
-            experiment_id=experiment_id,
-            run_name=run_name(cfg),
-            tags=run_tags,
-            parent_run_id=parent_run_id,
-        )
-        retry_when_locked(mlflow.log_params)(flatten(cfg))
+        orphan = _run_of_attempt(experiment_id, attempt) if attempt else None
+        if orphan is not None:
+            run = retry_when_locked(mlflow.start_run)(run_id=orphan)
+        else:
+            run_tags = {
+                "architecture": cfg.model.name,
+                "epochs": str(cfg.train.epochs),
+                **({ATTEMPT_TAG: attempt} if attempt else {}),
+                **(tags or {}),
+            }
+            run = retry_when_locked(mlflow.start_run)(
+                experiment_id=experiment_id,
+                run_name=run_name(cfg),
+                tags=run_tags,
+                parent_run_id=parent_run_id,
+            )
+        logged = run.data.params if orphan is not None else {}  # the orphan's, if it got so far
+        unlogged = {k: v for k, v in flatten(cfg).items() if k not in logged}
+        retry_when_locked(mlflow.log_params)(unlogged)
         retry_when_locked(mlflow.log_text)(OmegaConf.to_yaml(cfg), "config/params.yaml")
     write_run_file(
         paths,
@@ -108,6 +121,13 @@ def start_pipeline_run(
     )
     with _finishing(tracked[0], tracked):
         yield run
+
+
+def _run_of_attempt(experiment_id: str, attempt: str) -> str | None:
+    found = retry_when_locked(MlflowClient().search_runs)(
+        [experiment_id], filter_string=f"tags.`{ATTEMPT_TAG}` = '{attempt}'", max_results=1
+    )
+    return found[0].info.run_id if found else None
 
 
 @contextlib.contextmanager

@@ -254,7 +254,6 @@ def run(
     model = compiled_model(cfg, len(data["train"][1]))
     with owned_train_dir(paths):
         resume_id = resumable_run_id(cfg, paths)
-        attempt = attempt_key(cfg, paths) if cfg.train.resume else None
         with tracking.start_pipeline_run(
             cfg,
             paths,
@@ -267,7 +266,7 @@ def run(
             },
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,
-            attempt=attempt,
+            attempt=(lambda: attempt_key(cfg, paths)) if cfg.train.resume else None,
         ) as mlrun:
             if cfg.train.resume:
                 prepare_backup(cfg, paths, mlrun.info.run_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,26 +79,28 @@ def start_pipeline_run(
     tags: dict[str, str] | None = None,
     resume_run_id: str | None = None,
     parent_run_id: str | None = None,
-    attempt: str | None = None,
+    attempt: Callable[[], str] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """train: open a new pipeline run (or reopen an interrupted one) with the whole config.
 
-    `attempt` (train.attempt_key) is tagged on a new run; a run that already carries it was
-    opened by this same training before it was killed, and is reopened rather than duplicated.
+    `attempt()` (train.attempt_key: called once the store answers, so a mistake writes
+    nothing) gives a key that is tagged on a new run; a run that already carries it was opened
+    by this same training before it was killed, and is reopened rather than duplicated.
     """
     experiment_id = configure(cfg, paths)
     tracked = list(tracked_stages)
     if resume_run_id is not None:
         run = retry_when_locked(mlflow.start_run)(run_id=resume_run_id)
     else:
-        orphan = _run_of_attempt(experiment_id, attempt) if attempt else None
+        key = attempt() if attempt else None
+        orphan = _run_of_attempt(experiment_id, key) if key else None
         if orphan is not None:
             run = retry_when_locked(mlflow.start_run)(run_id=orphan)
         else:
             run_tags = {
                 "architecture": cfg.model.name,
                 "epochs": str(cfg.train.epochs),
-                **({ATTEMPT_TAG: attempt} if attempt else {}),
+                **({ATTEMPT_TAG: key} if key else {}),
                 **(tags or {}),
             }
             run = retry_when_locked(mlflow.start_run)(

@@ -42,20 +42,31 @@ def fingerprint(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
 
 
+def backup_is_for(cfg: DictConfig, paths: Paths) -> bool:
+    """Whether the backup folder belongs to a training of this very config."""
+    marker = paths.backup_dir / "fingerprint"
+    return marker.is_file() and marker.read_text() == fingerprint(cfg)
+
+
+def mark_backup(cfg: DictConfig, paths: Paths, name: str, content: str) -> None:
+    """Write `name` into the backup folder, marked as this config's."""
+    paths.backup_dir.mkdir(parents=True, exist_ok=True)
+    (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
+    (paths.backup_dir / name).write_text(content)
+
+
 def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
     """The MLflow run of an interrupted training of this very config, if one can resume.
 
     Everything a resume needs lives in the backup folder: DVC deletes a stage's outs before
     running it again, so the run file and history in outputs/train/ may be gone.
     """
-    backup = paths.backup_dir
-    marker = backup / "fingerprint"
-    if cfg.train.resume and marker.is_file() and marker.read_text() == fingerprint(cfg):
+    if cfg.train.resume and backup_is_for(cfg, paths):
         try:
-            return json.loads((backup / "run.json").read_text())["run_id"]
+            return json.loads((paths.backup_dir / "run.json").read_text())["run_id"]
         except (OSError, ValueError, KeyError):
             return None  # killed before its run was recorded: attempt_key still finds the run
-    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(paths.backup_dir, ignore_errors=True)
     return None
 
 
@@ -65,21 +76,17 @@ def attempt_key(cfg: DictConfig, paths: Paths) -> str:
     A training killed between opening its run and recording it (a sweep's worker killed
     mid-start) is found again by this key, instead of leaving an orphan beside a new run.
     """
-    key_file, marker = paths.backup_dir / "attempt", paths.backup_dir / "fingerprint"
-    if key_file.is_file() and marker.is_file() and marker.read_text() == fingerprint(cfg):
+    key_file = paths.backup_dir / "attempt"
+    if key_file.is_file() and backup_is_for(cfg, paths):
         return key_file.read_text()
-    paths.backup_dir.mkdir(parents=True, exist_ok=True)
     key = uuid.uuid4().hex
-    key_file.write_text(key)
-    marker.write_text(fingerprint(cfg))
+    mark_backup(cfg, paths, "attempt", key)
     return key
 
 
 def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
     """Mark the backup folder with this config and run, so a rerun knows what it may resume."""
-    paths.backup_dir.mkdir(parents=True, exist_ok=True)
-    (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
-    (paths.backup_dir / "run.json").write_text(json.dumps({"run_id": run_id}))
+    mark_backup(cfg, paths, "run.json", json.dumps({"run_id": run_id}))
 
 
 def owned_train_dir(paths: Paths) -> FileLock:

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -110,3 +111,18 @@ def test_a_sweep_on_ray_survives_a_killed_worker_and_resumes(tmp_path, mnist_raw
         }
         assert child.data.tags["threads"] == "1"  # TensorFlow matched the 1 CPU Ray reserved
     assert client.get_model_version_by_alias("ray-classifier", "champion")
+
+
+def test_every_jobs_own_line_reaches_the_sweep_driver_unfolded():
+    """Ray folds worker lines that differ only in words with digits ("job 0 (...): skipped",
+    "job 2 (...): skipped") into one; a sweep's driver turns that off before Ray loads."""
+    check = (
+        "import digitpipe.commands.sweep\n"
+        "from ray._private.ray_constants import RAY_DEDUP_LOGS\n"
+        "print(RAY_DEDUP_LOGS)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_DEDUP_LOGS"}
+    result = subprocess.run(
+        [sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

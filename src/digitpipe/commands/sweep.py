@@ -28,6 +28,10 @@ from digitpipe.stages import pipeline, stage_function
 
 # Sweep folders must be unique even for two sweeps started in the same second.
 OmegaConf.register_new_resolver("pid", os.getpid, replace=True, use_cache=True)
+# On Ray, every job's own lines reach the driver: Ray's log deduplication would fold lines
+# that differ only in words with digits ("job 0 (...): skipped" and "job 2 (...): skipped")
+# into one. Read by ray when the launcher first imports it, after this module.
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
 def data_key(cfg: DictConfig) -> str:

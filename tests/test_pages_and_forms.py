@@ -38,6 +38,19 @@ def test_a_number_on_a_page_photo_reads_like_a_tight_crop_of_it(tmp_path, number
         assert np.abs(a - b).mean() < 0.02
 
 
+def test_a_digit_whose_stroke_fades_midway_is_kept_whole_in_the_crop():
+    """Its strong ink is two short stubs, each under half the number's height; the faint
+    stroke between them makes them one digit, and the crop keeps all of it."""
+    page = np.full((1512, 2016), 0.9, dtype=np.float32)
+    page[700:740, 900:960] = page[760:800, 900:960] = 0.1  # the first digit, in two stubs
+    page[740:760, 900:960] = 0.6  # ... joined by a light stroke
+    for left in (1040, 1140):  # two more digits, full height
+        page[700:800, left : left + 14] = page[700:714, left : left + 60] = 0.1
+    rows, cols = locate.writing_box(page)
+    assert rows.start <= 700 and rows.stop >= 800
+    assert cols.start <= 900 and cols.stop >= 1200
+
+
 def test_a_form_row_reads_one_digit_per_box_and_no_printed_label(tmp_path):
     rng = np.random.default_rng(3)
     number = "8457357134"

@@ -25,7 +25,7 @@ def writing_box(gray: np.ndarray) -> tuple[slice, slice] | None:
     """Where the handwriting is, in `gray`'s pixels, with a margin; None when unsure.
 
     On a reduced copy: ink relative to the local paper (shadows and a dark table are light
-    changes wider than any stroke), strong ink only; pieces touching the picture's border
+    changes wider than any stroke), pieces holding strong ink; pieces touching the picture's border
     (page edge, table) are dropped; what is left is kept when it is as tall as the tallest
     piece (printed text is smaller than a written number)."""
     from digitpipe.scans.normalise import ScanError, ink_image
@@ -35,11 +35,15 @@ def writing_box(gray: np.ndarray) -> tuple[slice, slice] | None:
         ink = ink_image(small)
     except ScanError:
         return None
-    strong = ink > 0.5 * float(np.percentile(ink, 99.95))
-    boxes = components(strong).boxes
+    peak = float(np.percentile(ink, 99.95))
+    # pieces of fainter ink that hold strong ink: a digit whose stroke turns light midway stays
+    # one piece (as two short stubs it fell under half the tallest, and was cut off)
+    pieces = components(ink > 0.25 * peak)
+    strong = np.bincount(pieces.labels[ink > 0.5 * peak], minlength=pieces.count + 1) > 0
+    boxes = pieces.keep(strong).boxes
     if not boxes:
         return None
-    height, width = strong.shape
+    height, width = ink.shape
     inner = [
         b for b in boxes
         if b[0].start > 0 and b[1].start > 0 and b[0].stop < height and b[1].stop < width

@@ -1,12 +1,16 @@
 """Pictures as people take them: a number on a phone photo of a page, a form row of boxed
 digits with printed labels, a tiny faint crop. Built from real handwriting (UCI digits)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
 from digitpipe.scans import locate, normalise, synthetic
+from digitpipe.scans import read as read_module
 
 DIGITS = load_digits()
 
@@ -115,3 +119,32 @@ def test_a_tiny_faint_crop_stays_one_digit(tmp_path, seed):
     rng = np.random.default_rng(seed)
     synthetic.case_faint_tiny(handwriting(str(seed), rng)[0], rng).save(tmp_path / "tiny.png")
     assert len(read(tmp_path / "tiny.png")) == 1
+
+
+def test_a_phones_heic_photo_reads_like_the_same_photo_as_jpeg(tmp_path):
+    """iPhones save HEIC; stored sideways with its rotation, as phones do, it reads upright, and a
+    folder of them is read. (Written in another process: this one must learn HEIC on its own.)"""
+    rng = np.random.default_rng(84)
+    photo = synthetic.page_photo(handwriting("84", rng), rng)
+    photo.save(tmp_path / "page.jpg", quality=90, exif=photo.info["exif"])
+    subprocess.run(
+        [sys.executable, "-c", HEIC_FROM_JPEG, tmp_path / "page.jpg", tmp_path / "page.heic"],
+        check=True,
+    )
+    assert read_module.list_images(tmp_path) == [tmp_path / "page.heic", tmp_path / "page.jpg"]
+    heic, _ = normalise.load_gray_noted(tmp_path / "page.heic", normalise.FULL_SIZE)
+    assert heic.shape == (1512, 2016)  # upright
+    from_heic, from_jpeg = read(tmp_path / "page.heic"), read(tmp_path / "page.jpg")
+    assert len(from_heic) == len(from_jpeg) == 2
+    for a, b in zip(from_heic, from_jpeg, strict=True):
+        assert np.abs(a - b).mean() < 0.03
+
+
+HEIC_FROM_JPEG = """
+import sys
+from PIL import Image
+from pillow_heif import register_heif_opener
+register_heif_opener()
+photo = Image.open(sys.argv[1])
+photo.save(sys.argv[2], quality=90, exif=photo.info["exif"])
+"""

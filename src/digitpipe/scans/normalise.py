@@ -7,6 +7,7 @@ every one of those respects, plus lighting, paper and noise; each step below und
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,10 @@ from digitpipe.scans.locate import crop_to_writing, reduced
 from digitpipe.scans.printed import remove_form_boxes, remove_rules
 from digitpipe.scans.segment import segment
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
+HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # what phones save photos as (iPhone's default)
+IMAGE_SUFFIXES = (
+    frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}) | HEIF_SUFFIXES
+)
 WORK_SIZE = 512  # longer side while normalising: plenty for one digit, bounded time and memory
 FULL_SIZE = 4096  # longer side read from the file to find the writing (a 12 MP photo: 4032)
 SMALL_SIZE = 64  # pictures smaller than this are enlarged first, so thin strokes stay whole
@@ -50,9 +54,20 @@ def load_gray(path: Path) -> np.ndarray:
     return load_gray_noted(path)[0]
 
 
+@functools.cache
+def pillow_reads_heif() -> None:
+    """Pillow opens HEIC/HEIF once pillow-heif registers its opener, done when the first such file
+    comes (the import costs about 0.1 s). The photo comes upright: its rotation is applied."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 def load_gray_noted(path: Path, longest: int = WORK_SIZE) -> tuple[np.ndarray, str]:
     """load_gray (longer side at most `longest`), plus a note when only the first of several
-    frames or pages was read (animated GIF/WebP, multi-page TIFF)."""
+    frames or pages was read (animated GIF/WebP, multi-page TIFF, a HEIC burst)."""
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        pillow_reads_heif()
     try:
         with Image.open(path) as image:
             frames = getattr(image, "n_frames", 1)

@@ -85,7 +85,7 @@ def list_images(folder: Path) -> list[Path]:
         raise UserError(f"scans.dir: {folder} is not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise UserError(f"scans.dir: no images (PNG, JPEG, BMP, TIFF, GIF, WebP) in {folder}")
+        raise UserError(f"scans.dir: no images (PNG, JPEG, BMP, TIFF, GIF, WebP, HEIC) in {folder}")
     return files
 
 

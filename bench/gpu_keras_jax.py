@@ -71,7 +71,8 @@ def load(data: Path | None, tiny: bool) -> dict:
 
 
 def schedule(lr: float, epochs: int, steps: int, warmup_epochs: float, warmup_start: float):
-    """stages/train.py's cosine schedule with linear warmup."""
+    """stages/train.py's cosine schedule with linear warmup, restated: that module imports
+    MLflow and TensorFlow, which the GPU machine lacks."""
     warmup, total = round(warmup_epochs * steps), epochs * steps
     if warmup == 0:
         return keras.optimizers.schedules.CosineDecay(lr, total)

@@ -148,3 +148,66 @@ register_heif_opener()
 photo = Image.open(sys.argv[1])
 photo.save(sys.argv[2], quality=90, exif=photo.info["exif"])
 """
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a > 0.5) & (b > 0.5)).sum() / max(((a > 0.5) | (b > 0.5)).sum(), 1))
+
+
+@pytest.mark.parametrize(("index", "seed"), [(36, 0), (96, 0), (38, 0), (30, 2)])
+def test_a_digit_that_fills_its_box_keeps_its_strokes(index, seed):
+    """A form's box crop with a digit touching its top and bottom (UCI 0s and an 8): straight
+    parts of the stroke then run from rule to rule like the box's sides, but are not cut out.
+    Before: their inputs kept 20-63 % of the unboxed digit's shape (IoU)."""
+
+    def crop(box: bool) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        digit = np.zeros((64, 64), np.float32)
+        digit[2:62, 2:62] = synthetic.strokes(DIGITS.images[index], 60, rng)
+        lines = np.zeros_like(digit)
+        if box:
+            lines[:2] = lines[-2:] = lines[:, :2] = lines[:, -2:] = 1
+        picture = synthetic.on_paper(np.pad(digit, 4), rng, lines=np.pad(lines, 4))
+        return normalise.normalize(normalise.to_gray(picture))
+
+    assert iou(crop(box=True), crop(box=False)) > 0.8
+
+
+@pytest.mark.parametrize(("number", "gap"), [("7", 8), ("406", 2), ("1859", 2)])
+def test_an_underlined_number_reads_as_the_number_alone(number, gap):
+    """An underline in the writing's own ink is not a digit and not part of one: under a
+    number, touching some of its digits or none; under one digit, apart from it (touching it,
+    and about as wide, it is that digit's stroke: a 2's base looks just so). Before: it joined
+    the digits above it into one."""
+    rng = np.random.default_rng(len(number))
+    row = synthetic.written_row(handwriting(number, rng), rng, 60, (4, 14))
+    height, width = row.shape
+
+    def inputs(underlined: bool) -> list[np.ndarray]:
+        canvas = np.zeros((height + 60, width + 60), np.float32)
+        canvas[20 : 20 + height, 30 : 30 + width] = row
+        if underlined:
+            canvas[height + 20 + gap : height + 23 + gap, 20 : width + 45] = 1
+        picture = synthetic.on_paper(canvas, np.random.default_rng(0))
+        return normalise.normalize_digits(normalise.to_gray(picture))
+
+    alone, underlined = inputs(False), inputs(True)
+    assert len(underlined) == len(alone) == len(number)
+    assert min(iou(a, b) for a, b in zip(alone, underlined, strict=True)) > 0.8
+
+
+def test_a_digits_own_long_strokes_are_not_lines_past_the_writing():
+    """A lone 1, a 7 whose bar is wider than it is tall, and UCI's 4 whose stem passes its bar
+    by a fifth of its height at both ends all stay whole."""
+    from digitpipe.scans.printed import remove_lines_past_writing
+
+    one = np.zeros((100, 60), dtype=bool)
+    one[10:90, 28:34] = True
+    seven = np.zeros((80, 100), dtype=bool)
+    seven[10:15, 10:90] = True
+    for row in range(15, 75):  # its stem, slanting down from the bar's right end
+        seven[row, 85 - (row - 15) // 3 : 90 - (row - 15) // 3] = True
+    four = np.pad(synthetic.strokes(DIGITS.images[714], 60, np.random.default_rng(0)) > 0.5, 10)
+    assert DIGITS.target[714] == 4
+    for digit in (one, seven, four):
+        assert (remove_lines_past_writing(digit) == digit).all()

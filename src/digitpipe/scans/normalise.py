@@ -30,7 +30,7 @@ from digitpipe.scans.imageops import (
     resized,
 )
 from digitpipe.scans.locate import crop_to_writing, reduced
-from digitpipe.scans.printed import remove_form_boxes, remove_rules
+from digitpipe.scans.printed import remove_form_boxes, remove_lines_past_writing, remove_rules
 from digitpipe.scans.segment import segment
 
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # what phones save photos as (iPhone's default)
@@ -161,6 +161,7 @@ def ink_pieces(ink: np.ndarray) -> Components:
     threshold = max(otsu_threshold(scaled), 0.25)
     faint = scaled > 0.5 * threshold
     mask = remove_rules(remove_form_boxes(scaled > threshold, faint=faint), faint)
+    mask = remove_lines_past_writing(mask)
     pieces = components(mask)
     if pieces.count == 0:
         raise ScanError("no digit found")

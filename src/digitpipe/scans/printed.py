@@ -4,7 +4,8 @@ and the lines of ruled or squared paper.
 A form row shows as two long horizontal rules (the boxes' top and bottom) joined by vertical
 rules as tall as the band between them. Those rules are removed, and only ink inside the band
 is kept, so labels printed above or below the boxes are never read as digits. Paper's lines are
-thin, parallel and cross the whole picture; where the ink threshold lets them in, they go."""
+thin, parallel and cross the whole picture; where the ink threshold lets them in, they go. A
+single line drawn past the writing (an underline, a line to write on) goes too."""
 
 from __future__ import annotations
 
@@ -51,19 +52,32 @@ def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
         return mask
     tall = ndimage.binary_opening(faint, structure=np.ones((int(0.9 * band), 1), dtype=bool))
     labels, _ = ndimage.label(tall)
-    walls = [  # the boxes' sides run from rule to rule; a digit's stroke does not
-        i for i, (rows, _) in enumerate(ndimage.find_objects(labels), start=1)
+    between = faint[top_last + 1 : bottom_first]
+    thickest = 2 * max(top_last - top_first, bottom_last - bottom_first) + 3  # printed: as thin
+    walls = [  # the boxes' sides run from rule to rule, as thin as the rules
+        i for i, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1)
         if rows.start <= top_last + 2 and rows.stop >= bottom_first - 1
+        and columns.stop - columns.start <= thickest and has_paper_beside(between, columns)
     ]  # fmt: skip
     if len(walls) < 2:  # two rules without box sides are ruled paper, not a form row
         return mask
     printed = np.isin(labels, walls)
     printed[top_first : top_last + 1] |= faint[top_first : top_last + 1]
     printed[bottom_first : bottom_last + 1] |= faint[bottom_first : bottom_last + 1]
+    printed = ndimage.binary_dilation(printed)
     inside = np.zeros_like(mask)
     inside[top_last + 1 : bottom_first] = True
-    kept = mask & ~ndimage.binary_dilation(printed) & inside
+    kept = mask & ~printed & inside
+    # A digit filling its box touches both rules, and a straight part of its stroke then runs
+    # from rule to rule as a box's side does; its ink goes on at both sides of it, so it stays.
+    kept |= imageops.binary_closing(kept, thickest + 2) & printed & mask & inside
     return kept if kept.any() else mask
+
+
+def has_paper_beside(band: np.ndarray, columns: slice, gap: int = 2) -> bool:
+    """Paper along most of the band on one side at least of this run from rule to rule?"""
+    beside = [columns.start - 1 - gap, columns.stop + gap]  # beyond the picture is paper
+    return any(x < 0 or x >= band.shape[1] or band[:, x].mean() < 0.5 for x in beside)
 
 
 def thin_lines(lines: np.ndarray, thickest: float) -> np.ndarray:
@@ -106,3 +120,71 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     crossing = imageops.binary_closing(without, 5) & lines & mask
     kept = without | crossing
     return kept if kept.any() else mask
+
+
+def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
+    """The ink `mask` without a straight line drawn past the writing: an underline, a printed
+    line to write on, a strike-through, a notebook's margin line.
+
+    The writing's height (the rest of the ink's) is the unit. A lying line, thin beside it, is
+    1.25x as long and passes the rest at both ends, or is 1.5x as long under or over all of
+    it, or 2.5x anywhere, or 0.8x under all of it and touching none of it (a 5's bar can stand
+    apart, but over the digit). A standing line is 1.5x as tall and passes the rest by a quarter
+    at both ends (a 4's stem can pass its bar by a fifth). A digit's own bar or stem ends where
+    its other strokes do at one end at least (the bars of 7, 5 and 2, the stem of 1 under its
+    flag), and a lone 1 has no other ink to be longer than. Known limit: an underline touching
+    a single digit, about as wide as it, stays (a 2's base looks just so). Where a stroke
+    crosses a line, its ink goes on at both sides and is kept.
+    """
+    height, width = mask.shape
+    shortest = max(20, min(height, width) // 4)  # a tiny digit's stems are not lines
+    rows, columns = mask.sum(1) >= shortest, mask.sum(0) >= shortest
+    if not rows.any() and not columns.any():
+        return mask  # no run long enough (most pictures: found without an opening)
+    candidates = [  # (lying?, the run) for every straight run long enough to look at
+        (lying, pieces.labels == i)
+        for lying, runs in ((True, imageops.binary_opening(mask, 1, shortest)),
+                            (False, imageops.binary_opening(mask, shortest, 1)))
+        for pieces in [imageops.components(runs)]
+        for i in range(1, pieces.count + 1)
+    ]  # fmt: skip
+    pieces = imageops.components(mask).labels
+    lines = np.zeros_like(mask)
+    for lying, run in candidates:
+        rest = mask & ~lines & ~imageops.binary_dilation(run)
+        apart = not np.isin(pieces[rest], np.unique(pieces[run])).any()
+        if is_line_past_writing(run, rest, lying, apart):
+            lines |= run
+    if not lines.any():
+        return mask
+    lines = imageops.binary_dilation(lines)  # the line's anti-aliased edges
+    without = mask & ~lines
+    crossing = imageops.binary_closing(without, 5) & lines & mask
+    kept = without | crossing
+    return kept if kept.any() else mask
+
+
+def is_line_past_writing(run: np.ndarray, rest: np.ndarray, lying: bool, apart: bool) -> bool:
+    """Is this straight run a line past the writing (the `rest` of the ink; `apart`: touching
+    none of it), by remove_lines_past_writing's rules?"""
+    if not rest.any():
+        return False
+    rest_rows, rest_cols = np.flatnonzero(rest.any(1)), np.flatnonzero(rest.any(0))
+    run_rows, run_cols = np.flatnonzero(run.any(1)), np.flatnonzero(run.any(0))
+    tall = rest_rows[-1] - rest_rows[0] + 1  # the writing's height: the unit of every length
+    along, rest_along = (run_cols, rest_cols) if lying else (run_rows, rest_rows)
+    length, thick = len(along), len(run_rows if lying else run_cols)
+    margin = (0.1 if lying else 0.25) * tall
+    past_both = along[0] < rest_along[0] - margin and along[-1] > rest_along[-1] + margin
+    if thick > 0.35 * tall:
+        return False
+    if not lying:
+        return length >= 1.5 * tall and past_both
+    under = run_rows[0] >= rest_rows[-1] - margin
+    over = run_rows[-1] <= rest_rows[0] + margin
+    return (
+        length >= 2.5 * tall
+        or (length >= 1.25 * tall and past_both)
+        or (length >= 1.5 * tall and (under or over))
+        or (length >= 0.8 * tall and under and apart)
+    )

@@ -9,6 +9,8 @@ single line drawn past the writing (an underline, a line to write on) goes too."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import ndimage
 
@@ -138,53 +140,100 @@ def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
     """
     height, width = mask.shape
     shortest = max(20, min(height, width) // 4)  # a tiny digit's stems are not lines
-    rows, columns = mask.sum(1) >= shortest, mask.sum(0) >= shortest
-    if not rows.any() and not columns.any():
-        return mask  # no run long enough (most pictures: found without an opening)
-    candidates = [  # (lying?, the run) for every straight run long enough to look at
-        (lying, pieces.labels == i)
-        for lying, runs in ((True, imageops.binary_opening(mask, 1, shortest)),
-                            (False, imageops.binary_opening(mask, shortest, 1)))
-        for pieces in [imageops.components(runs)]
-        for i in range(1, pieces.count + 1)
-    ]  # fmt: skip
-    pieces = imageops.components(mask).labels
-    lines = np.zeros_like(mask)
-    for lying, run in candidates:
-        rest = mask & ~lines & ~imageops.binary_dilation(run)
-        apart = not np.isin(pieces[rest], np.unique(pieces[run])).any()
-        if is_line_past_writing(run, rest, lying, apart):
-            lines |= run
+    rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0 or max(len(rows), len(columns)) < shortest:
+        return mask
+    crop = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    ink = mask[crop]
+    ink_height, ink_width = ink.shape
+    # Cheap tests first (most pictures have no line): a lying line touching the writing makes
+    # the ink about as wide as tall or wider; one apart from it lies under an empty row; a
+    # standing one passes the rest at both ends, so the ink's top and bottom rows are its own.
+    gaps = np.flatnonzero(np.diff(rows) > 1)
+    band_under = rows[-1] - rows[gaps[-1] + 1] + 1 if len(gaps) else ink_height
+    lying_possible = ink_width >= 0.9 * ink_height or band_under <= 0.35 * ink_height
+    ends = max(1, ink_height // 7)
+    thin_ends = max(np.count_nonzero(ink[:ends].any(0)), np.count_nonzero(ink[-ends:].any(0)))
+    standing_possible = thin_ends <= 0.25 * ink_height
+    standing = max(shortest, int(0.9 * ink_height))  # it is about as tall as all the ink
+    candidates = []  # (lying?, its runs, rows, columns): straight runs shaped like a line
+    for lying, size in ((True, (1, shortest)), (False, (standing, 1))):
+        if not (lying_possible if lying else standing_possible):
+            continue
+        if (ink.sum(1 if lying else 0) < max(size)).all():
+            continue  # no row (column) holds that much ink: no run that long
+        runs = imageops.binary_opening(ink, *size)
+        for r, c in imageops.components(runs).boxes:
+            length, thick = (c.stop - c.start, r.stop - r.start)[:: 1 if lying else -1]
+            if thick > (0.44 if lying else 0.24) * length:  # what the rules below allow
+                continue
+            # Ink rows away from a lying run are the rest's: its height is at least theirs.
+            above, below = r.start > 1, r.stop + 1 < ink_height
+            if lying and above and below and length < 0.8 * ink_height:
+                continue
+            candidates.append((lying, runs, r, c))
+    lines = np.zeros_like(ink)
+    pieces: list[imageops.Components] = []  # the ink's pieces, found only when needed
+
+    def apart(near: tuple[slice, slice]) -> bool:
+        """Do the pieces of ink the run is part of lie within `near`, touching nothing else?"""
+        pieces.append(pieces[0] if pieces else imageops.components(ink))
+        ids = np.unique(pieces[0].labels[near][ink[near]])
+        return all(
+            box[0].start >= near[0].start and box[0].stop <= near[0].stop
+            and box[1].start >= near[1].start and box[1].stop <= near[1].stop
+            for box in (pieces[0].boxes[i - 1] for i in ids if i)
+        )  # fmt: skip
+
+    for lying, runs, r, c in candidates:
+        near = (slice(max(r.start - 1, 0), r.stop + 1), slice(max(c.start - 1, 0), c.stop + 1))
+        rest = ink & ~lines if lines.any() else ink
+        # the rest's ink per row and column: all of it, less what lies near the run
+        per_row, per_column = rest.sum(1), rest.sum(0)
+        per_row[near[0]] -= rest[near].sum(1)
+        per_column[near[1]] -= rest[near].sum(0)
+        if is_line_past_writing(r, c, per_row > 0, per_column > 0, lying,
+                                lambda near=near: apart(near)):  # fmt: skip
+            lines[r, c] |= runs[r, c]
     if not lines.any():
         return mask
     lines = imageops.binary_dilation(lines)  # the line's anti-aliased edges
-    without = mask & ~lines
-    crossing = imageops.binary_closing(without, 5) & lines & mask
-    kept = without | crossing
+    without = ink & ~lines
+    crossing = imageops.binary_closing(without, 5) & lines & ink
+    kept = mask.copy()
+    kept[crop] = without | crossing
     return kept if kept.any() else mask
 
 
-def is_line_past_writing(run: np.ndarray, rest: np.ndarray, lying: bool, apart: bool) -> bool:
-    """Is this straight run a line past the writing (the `rest` of the ink; `apart`: touching
-    none of it), by remove_lines_past_writing's rules?"""
-    if not rest.any():
+def is_line_past_writing(
+    rows: slice,
+    columns: slice,
+    rest_in_row: np.ndarray,
+    rest_in_column: np.ndarray,
+    lying: bool,
+    apart: Callable[[], bool],
+) -> bool:
+    """Is the straight run in (rows, columns) a line past the writing (the rest of the ink, in
+    these rows and columns; `apart()`: touching none of it), by remove_lines_past_writing's
+    rules?"""
+    rest_rows, rest_cols = np.flatnonzero(rest_in_row), np.flatnonzero(rest_in_column)
+    if len(rest_rows) == 0:
         return False
-    rest_rows, rest_cols = np.flatnonzero(rest.any(1)), np.flatnonzero(rest.any(0))
-    run_rows, run_cols = np.flatnonzero(run.any(1)), np.flatnonzero(run.any(0))
     tall = rest_rows[-1] - rest_rows[0] + 1  # the writing's height: the unit of every length
-    along, rest_along = (run_cols, rest_cols) if lying else (run_rows, rest_rows)
-    length, thick = len(along), len(run_rows if lying else run_cols)
+    along, rest_along = (columns, rest_cols) if lying else (rows, rest_rows)
+    length = along.stop - along.start
+    thick = (rows.stop - rows.start) if lying else (columns.stop - columns.start)
     margin = (0.1 if lying else 0.25) * tall
-    past_both = along[0] < rest_along[0] - margin and along[-1] > rest_along[-1] + margin
+    past_both = along.start < rest_along[0] - margin and along.stop - 1 > rest_along[-1] + margin
     if thick > 0.35 * tall:
         return False
     if not lying:
         return length >= 1.5 * tall and past_both
-    under = run_rows[0] >= rest_rows[-1] - margin
-    over = run_rows[-1] <= rest_rows[0] + margin
+    under = rows.start >= rest_rows[-1] - margin
+    over = rows.stop - 1 <= rest_rows[0] + margin
     return (
         length >= 2.5 * tall
         or (length >= 1.25 * tall and past_both)
         or (length >= 1.5 * tall and (under or over))
-        or (length >= 0.8 * tall and under and apart)
+        or (length >= 0.8 * tall and under and apart())
     )

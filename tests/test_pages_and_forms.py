@@ -211,3 +211,19 @@ def test_a_digits_own_long_strokes_are_not_lines_past_the_writing():
     assert DIGITS.target[714] == 4
     for digit in (one, seven, four):
         assert (remove_lines_past_writing(digit) == digit).all()
+
+
+def test_a_box_whose_digit_bar_touches_both_sides_is_still_a_box():
+    """A 4 whose bar reaches both sides of its box makes a third long rule, thicker than the
+    printed two: the box still goes, and the 4 stays. Before: the box stayed whole."""
+    from digitpipe.scans.printed import remove_form_boxes
+
+    box = np.zeros((80, 70), dtype=bool)
+    box[:2] = box[-2:] = box[:, :2] = box[:, -2:] = True
+    four = np.zeros_like(box)
+    four[40:48, 2:68] = True  # the bar, from side to side
+    four[8:72, 44:51] = True  # the stem
+    four[8:44, 14:21] = True  # the left arm
+    cleaned = remove_form_boxes(box | four, box | four)
+    assert not (cleaned & box & ~four).any()  # no printed line left
+    assert np.count_nonzero(cleaned & four) > 0.9 * np.count_nonzero(four)

@@ -41,21 +41,25 @@ def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     """The ink `mask` without a form row's boxes and whatever lies outside them; unchanged when
-    the picture is not one row of boxes (exactly two long rules, a band at least 10 px tall,
-    box sides joining them).
+    the picture is not one row of boxes (two long thin rules, a band at least 10 px tall, box
+    sides joining them; a digit's bar touching both sides of its box is a third "rule", thicker
+    than the printed ones).
     The rules are looked for in `faint` (a lower threshold): printed boxes are often lighter
     than the writing, and a rule half under the threshold still cuts digits apart."""
     rules = horizontal_rules(faint)
-    if len(rules) != 2:
+    if len(rules) < 2:
         return mask
-    (top_first, top_last), (bottom_first, bottom_last) = rules
+    (top_first, top_last), (bottom_first, bottom_last) = rules[0], rules[-1]
+    printed_width = max(top_last - top_first, bottom_last - bottom_first) + 1
+    if any(last - first + 1 < 2 * printed_width for first, last in rules[1:-1]):
+        return mask  # more rules as thin as these: ruled paper, or more than one row of boxes
     band = bottom_first - top_last - 1
     if band < 10:
         return mask
     tall = ndimage.binary_opening(faint, structure=np.ones((int(0.9 * band), 1), dtype=bool))
     labels, _ = ndimage.label(tall)
     between = faint[top_last + 1 : bottom_first]
-    thickest = 2 * max(top_last - top_first, bottom_last - bottom_first) + 3  # printed: as thin
+    thickest = 2 * printed_width + 1  # box sides are printed as thin as the rules
     walls = [  # the boxes' sides run from rule to rule, as thin as the rules
         i for i, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1)
         if rows.start <= top_last + 2 and rows.stop >= bottom_first - 1

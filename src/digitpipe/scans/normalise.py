@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -43,6 +44,7 @@ SMALL_SIZE = 64  # pictures smaller than this are enlarged first, so thin stroke
 MIN_CONTRAST = 0.08  # below this spread of grey levels the page is considered blank
 SMALL_DIGIT = 40  # digits smaller than this many pixels are enlarged before their stroke is evened
 AMBIGUOUS_SPLIT = 0.1  # an Otsu split within 0.5 +- this does not tell ink from paper
+MIN_TILT = 4.0  # degrees: a number tilted by less is read as it is
 
 
 class ScanError(ValueError):
@@ -252,12 +254,46 @@ def normalize(gray: np.ndarray) -> np.ndarray:
 
 
 def normalize_digits(gray: np.ndarray, split: bool = True) -> list[np.ndarray]:
-    """Every digit of a picture, left to right, each as an MNIST-style 28x28 input."""
+    """Every digit of a picture, left to right, each as an MNIST-style 28x28 input. A number
+    written (or photographed) at a tilt is turned level first."""
     ink = ink_image(gray)
     pieces = ink_pieces(ink)
     mask = pieces.labels > 0
     parts = segment(mask, pieces) if split else [mask]
+    tilt = baseline_tilt(parts)
+    if abs(tilt) >= MIN_TILT:
+        # only the ink kept (a removed line or box, turned, would no longer look like one)
+        ink = levelled(ink * binary_dilation(mask, iterations=2), tilt)
+        pieces = ink_pieces(ink)
+        parts = segment(pieces.labels > 0, pieces)
     return [fit_to_mnist(ink, part).astype(np.float32) for part in parts]
+
+
+def baseline_tilt(parts: list[np.ndarray]) -> float:
+    """The angle (degrees, counter-clockwise) of the line through the middles of the digits'
+    boxes (a box's middle, unlike the centre of mass, does not depend on the digit's shape: a
+    7's sits as high as a 4's), from three digits on: two digits of unequal height give too
+    noisy a line."""
+    if len(parts) < 3:
+        return 0.0
+    middles = []
+    for part in parts:
+        rows, columns = np.flatnonzero(part.any(1)), np.flatnonzero(part.any(0))
+        middles.append(((columns[0] + columns[-1]) / 2, (rows[0] + rows[-1]) / 2))
+    x, y = np.array(middles).T
+    slope = np.polyfit(x, y, 1)[0]
+    return float(np.degrees(np.arctan(-slope)))
+
+
+def levelled(ink: np.ndarray, tilt: float) -> np.ndarray:
+    """The ink turned by `tilt` degrees clockwise, on a canvas large enough to keep all of it."""
+    height, width = ink.shape
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), -tilt, 1.0)
+    cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
+    new_w, new_h = int(height * sin + width * cos) + 1, int(height * cos + width * sin) + 1
+    turn[0, 2] += new_w / 2 - width / 2
+    turn[1, 2] += new_h / 2 - height / 2
+    return cv2.warpAffine(ink.astype(np.float32), turn, (new_w, new_h), flags=cv2.INTER_LINEAR)
 
 
 def naive(gray: np.ndarray) -> np.ndarray:

@@ -292,15 +292,24 @@ def underlined(digits8: list, rng: Rng) -> Image.Image:
     return on_paper(place(canvas, canvas.shape[0] + 40, canvas.shape[1] + 20, rng), rng)
 
 
+def tilted(digits8: list, rng: Rng) -> Image.Image:
+    """A written number photographed with the phone held askew: turned by 4 to 15 degrees."""
+    picture = number(digits8, rng)
+    angle = float(rng.uniform(4, 15) * rng.choice([-1, 1]))
+    paper = int(np.median(np.asarray(picture)))
+    return picture.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
+
+
 NUMBER_CASES: dict[str, Callable] = {  # (digits as 8x8 pictures, rng) -> picture
     "multi": number,
     "page_photo": page_photo,
     "form_row": form_row,
     "boxed": boxed,  # one digit: after the others, so that their pictures stay as they were
     "underlined": underlined,
+    "tilted": tilted,
 }
 NUMBER_LENGTHS = {"multi": (2, 5), "page_photo": (3, 6), "form_row": (10, 11)}
-NUMBER_LENGTHS |= {"boxed": (1, 2), "underlined": (2, 5)}
+NUMBER_LENGTHS |= {"boxed": (1, 2), "underlined": (2, 5), "tilted": (3, 6)}
 
 
 def generate(out: Path, per_case: int, seed: int) -> pd.DataFrame:

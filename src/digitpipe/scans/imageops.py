@@ -102,6 +102,18 @@ def resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(_f32(image), size, interpolation=cv2.INTER_CUBIC)
 
 
+def rotated(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture turned by `degrees` counter-clockwise (bilinear, zeros coming in), on a
+    canvas large enough to keep all of it."""
+    height, width = image.shape
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
+    new_w, new_h = int(height * sin + width * cos) + 1, int(height * cos + width * sin) + 1
+    turn[0, 2] += new_w / 2 - width / 2
+    turn[1, 2] += new_h / 2 - height / 2
+    return cv2.warpAffine(_f32(image), turn, (new_w, new_h), flags=cv2.INTER_LINEAR)
+
+
 def centred_by_mass(box: np.ndarray) -> np.ndarray:
     """The picture moved (bilinear, zeros coming in) so that its centre of mass is its centre,
     as MNIST's digits are."""

@@ -11,7 +11,6 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -29,6 +28,7 @@ from digitpipe.scans.imageops import (
     pad_zeros,
     quantile,
     resized,
+    rotated,
 )
 from digitpipe.scans.locate import crop_to_writing, reduced
 from digitpipe.scans.printed import remove_form_boxes, remove_lines_past_writing, remove_rules
@@ -287,13 +287,7 @@ def baseline_tilt(parts: list[np.ndarray]) -> float:
 
 def levelled(ink: np.ndarray, tilt: float) -> np.ndarray:
     """The ink turned by `tilt` degrees clockwise, on a canvas large enough to keep all of it."""
-    height, width = ink.shape
-    turn = cv2.getRotationMatrix2D((width / 2, height / 2), -tilt, 1.0)
-    cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
-    new_w, new_h = int(height * sin + width * cos) + 1, int(height * cos + width * sin) + 1
-    turn[0, 2] += new_w / 2 - width / 2
-    turn[1, 2] += new_h / 2 - height / 2
-    return cv2.warpAffine(ink.astype(np.float32), turn, (new_w, new_h), flags=cv2.INTER_LINEAR)
+    return rotated(ink, -tilt)
 
 
 def naive(gray: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ single line drawn past the writing (an underline, a line to write on) goes too."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -149,47 +150,22 @@ def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
         return mask
     crop = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
     ink = mask[crop]
-    ink_height, ink_width = ink.shape
-    # Cheap tests first (most pictures have no line): a lying line touching the writing makes
-    # the ink about as wide as tall or wider; one apart from it lies under an empty row; a
-    # standing one passes the rest at both ends, so the ink's top and bottom rows are its own.
-    gaps = np.flatnonzero(np.diff(rows) > 1)
-    band_under = rows[-1] - rows[gaps[-1] + 1] + 1 if len(gaps) else ink_height
-    lying_possible = ink_width >= 0.9 * ink_height or band_under <= 0.35 * ink_height
-    ends = max(1, ink_height // 7)
-    thin_ends = max(np.count_nonzero(ink[:ends].any(0)), np.count_nonzero(ink[-ends:].any(0)))
-    standing_possible = thin_ends <= 0.25 * ink_height
-    standing = max(shortest, int(0.9 * ink_height))  # it is about as tall as all the ink
-    candidates = []  # (lying?, its runs, rows, columns): straight runs shaped like a line
-    for lying, size in ((True, (1, shortest)), (False, (standing, 1))):
-        if not (lying_possible if lying else standing_possible):
-            continue
-        if (ink.sum(1 if lying else 0) < max(size)).all():
-            continue  # no row (column) holds that much ink: no run that long
-        runs = imageops.binary_opening(ink, *size)
-        for r, c in imageops.components(runs).boxes:
-            length, thick = (c.stop - c.start, r.stop - r.start)[:: 1 if lying else -1]
-            if thick > (0.44 if lying else 0.24) * length:  # what the rules below allow
-                continue
-            # Ink rows away from a lying run are the rest's: its height is at least theirs.
-            above, below = r.start > 1, r.stop + 1 < ink_height
-            if lying and above and below and length < 0.8 * ink_height:
-                continue
-            candidates.append((lying, runs, r, c))
     lines = np.zeros_like(ink)
-    pieces: list[imageops.Components] = []  # the ink's pieces, found only when needed
+
+    @functools.cache
+    def ink_pieces() -> imageops.Components:  # found only when a rule needs them
+        return imageops.components(ink)
 
     def apart(near: tuple[slice, slice]) -> bool:
         """Do the pieces of ink the run is part of lie within `near`, touching nothing else?"""
-        pieces.append(pieces[0] if pieces else imageops.components(ink))
-        ids = np.unique(pieces[0].labels[near][ink[near]])
+        ids = np.unique(ink_pieces().labels[near][ink[near]])
         return all(
             box[0].start >= near[0].start and box[0].stop <= near[0].stop
             and box[1].start >= near[1].start and box[1].stop <= near[1].stop
-            for box in (pieces[0].boxes[i - 1] for i in ids if i)
+            for box in (ink_pieces().boxes[i - 1] for i in ids if i)
         )  # fmt: skip
 
-    for lying, runs, r, c in candidates:
+    for lying, runs, r, c in line_candidates(ink, rows, shortest):
         near = (slice(max(r.start - 1, 0), r.stop + 1), slice(max(c.start - 1, 0), c.stop + 1))
         rest = ink & ~lines if lines.any() else ink
         # the rest's ink per row and column: all of it, less what lies near the run
@@ -207,6 +183,42 @@ def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
     kept = mask.copy()
     kept[crop] = without | crossing
     return kept if kept.any() else mask
+
+
+def line_candidates(
+    ink: np.ndarray, rows: np.ndarray, shortest: int
+) -> list[tuple[bool, np.ndarray, slice, slice]]:
+    """The straight runs of `ink` (cropped to itself; `rows`: the picture's rows holding ink)
+    that could be lines past the writing, as (lying?, all runs that way, rows, columns).
+
+    Cheap tests first, as most pictures have no line: a lying line touching the writing makes
+    the ink about as wide as tall or wider, and one apart from it lies under an empty row; a
+    standing one passes the rest at both ends, so the ink's top and bottom rows are its own."""
+    ink_height, ink_width = ink.shape
+    gaps = np.flatnonzero(np.diff(rows) > 1)
+    band_under = rows[-1] - rows[gaps[-1] + 1] + 1 if len(gaps) else ink_height
+    lying_possible = ink_width >= 0.9 * ink_height or band_under <= 0.35 * ink_height
+    ends = max(1, ink_height // 7)
+    thin_ends = max(np.count_nonzero(ink[:ends].any(0)), np.count_nonzero(ink[-ends:].any(0)))
+    standing_possible = thin_ends <= 0.25 * ink_height
+    standing = max(shortest, int(0.9 * ink_height))  # it is about as tall as all the ink
+    candidates = []
+    for lying, size in ((True, (1, shortest)), (False, (standing, 1))):
+        if not (lying_possible if lying else standing_possible):
+            continue
+        if (ink.sum(1 if lying else 0) < max(size)).all():
+            continue  # no row (column) holds that much ink: no run that long
+        runs = imageops.binary_opening(ink, *size)
+        for r, c in imageops.components(runs).boxes:
+            length, thick = (c.stop - c.start, r.stop - r.start)[:: 1 if lying else -1]
+            if thick > (0.44 if lying else 0.24) * length:  # what the rules allow
+                continue
+            # Ink rows away from a lying run are the rest's: its height is at least theirs.
+            above, below = r.start > 1, r.stop + 1 < ink_height
+            if lying and above and below and length < 0.8 * ink_height:
+                continue
+            candidates.append((lying, runs, r, c))
+    return candidates
 
 
 def is_line_past_writing(

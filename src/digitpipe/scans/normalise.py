@@ -263,7 +263,7 @@ def normalize_digits(gray: np.ndarray, split: bool = True) -> list[np.ndarray]:
     tilt = baseline_tilt(parts)
     if abs(tilt) >= MIN_TILT:
         # only the ink kept (a removed line or box, turned, would no longer look like one)
-        ink = levelled(ink * binary_dilation(mask, iterations=2), tilt)
+        ink = rotated(ink * binary_dilation(mask, iterations=2), -tilt)  # turned level
         pieces = ink_pieces(ink)
         parts = segment(pieces.labels > 0, pieces)
     return [fit_to_mnist(ink, part).astype(np.float32) for part in parts]
@@ -283,11 +283,6 @@ def baseline_tilt(parts: list[np.ndarray]) -> float:
     x, y = np.array(middles).T
     slope = np.polyfit(x, y, 1)[0]
     return float(np.degrees(np.arctan(-slope)))
-
-
-def levelled(ink: np.ndarray, tilt: float) -> np.ndarray:
-    """The ink turned by `tilt` degrees clockwise, on a canvas large enough to keep all of it."""
-    return rotated(ink, -tilt)
 
 
 def naive(gray: np.ndarray) -> np.ndarray:

@@ -308,8 +308,10 @@ NUMBER_CASES: dict[str, Callable] = {  # (digits as 8x8 pictures, rng) -> pictur
     "underlined": underlined,
     "tilted": tilted,
 }
-NUMBER_LENGTHS = {"multi": (2, 5), "page_photo": (3, 6), "form_row": (10, 11)}
-NUMBER_LENGTHS |= {"boxed": (1, 2), "underlined": (2, 5), "tilted": (3, 6)}
+NUMBER_LENGTHS = {  # digits per picture: numpy's (low, high), high left out
+    "multi": (2, 5), "page_photo": (3, 6), "form_row": (10, 11),
+    "boxed": (1, 2), "underlined": (2, 5), "tilted": (3, 6),
+}  # fmt: skip
 
 
 def generate(out: Path, per_case: int, seed: int) -> pd.DataFrame:

@@ -69,6 +69,12 @@ def binary_erosion(mask: np.ndarray) -> np.ndarray:
     return out.view(bool)
 
 
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing: twice its area over its outline length."""
+    outline = np.count_nonzero(mask & ~binary_erosion(mask))
+    return 2.0 * np.count_nonzero(mask) / max(outline, 1)
+
+
 def binary_dilation(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     out = cv2.dilate(_u8(mask), CROSS, iterations=iterations,
                      borderType=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip

@@ -17,7 +17,6 @@ from PIL import Image, ImageOps
 from digitpipe.scans.imageops import (
     Components,
     binary_dilation,
-    binary_erosion,
     centred_by_mass,
     components,
     grey_dilation,
@@ -29,9 +28,15 @@ from digitpipe.scans.imageops import (
     quantile,
     resized,
     rotated,
+    stroke_width,
 )
 from digitpipe.scans.locate import crop_to_writing, reduced
-from digitpipe.scans.printed import remove_form_boxes, remove_lines_past_writing, remove_rules
+from digitpipe.scans.printed import (
+    remove_box_sides_at_edges,
+    remove_form_boxes,
+    remove_lines_past_writing,
+    remove_rules,
+)
 from digitpipe.scans.segment import segment
 
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # what phones save photos as (iPhone's default)
@@ -163,7 +168,7 @@ def ink_pieces(ink: np.ndarray) -> Components:
     threshold = max(otsu_threshold(scaled), 0.25)
     faint = scaled > 0.5 * threshold
     mask = remove_rules(remove_form_boxes(scaled > threshold, faint=faint), faint)
-    mask = remove_lines_past_writing(mask)
+    mask = remove_lines_past_writing(remove_box_sides_at_edges(mask, faint))
     pieces = components(mask)
     if pieces.count == 0:
         raise ScanError("no digit found")
@@ -182,12 +187,6 @@ def ink_pieces(ink: np.ndarray) -> Components:
 
 
 MNIST_STROKE = 2.9  # median stroke width of MNIST test digits (2*area/outline at 0.5), in pixels
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary drawing: twice its area over its outline length."""
-    outline = np.count_nonzero(mask & ~binary_erosion(mask))
-    return 2.0 * np.count_nonzero(mask) / max(outline, 1)
 
 
 def even_stroke(crop: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:

@@ -5,7 +5,8 @@ A form row shows as two long horizontal rules (the boxes' top and bottom) joined
 rules as tall as the band between them. Those rules are removed, and only ink inside the band
 is kept, so labels printed above or below the boxes are never read as digits. Paper's lines are
 thin, parallel and cross the whole picture; where the ink threshold lets them in, they go. A
-single line drawn past the writing (an underline, a line to write on) goes too."""
+single line drawn past the writing (an underline, a line to write on) goes too, and so do the
+one or two sides a loosely cut box leaves along the picture's edges."""
 
 from __future__ import annotations
 
@@ -125,6 +126,43 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     lines = imageops.binary_dilation(lines)  # the lines' anti-aliased edges
     without = mask & ~lines
     crossing = imageops.binary_closing(without, 5) & lines & mask
+    kept = without | crossing
+    return kept if kept.any() else mask
+
+
+def remove_box_sides_at_edges(
+    mask: np.ndarray, faint: np.ndarray, reach: float = 0.8, edge: float = 0.15
+) -> np.ndarray:
+    """The ink `mask` without what a loosely cut box leaves of its sides: lines along the
+    picture's edges (in its outer `edge` share), across `reach` of it, and thinner than the
+    writing's strokes (a 7's bar or a 4's stem at a tight crop's edge is as thick as the rest
+    of the digit). One or two sides remain where remove_form_boxes and remove_rules, which want
+    a whole box or two parallel lines, find nothing. Strokes crossing a side are kept."""
+    height, width = mask.shape
+    rows, columns = faint.sum(1) >= reach * width, faint.sum(0) >= reach * height
+    band_rows, band_columns = max(1, int(edge * height)), max(1, int(edge * width))
+    if not (
+        rows[:band_rows].any() or rows[-band_rows:].any()
+        or columns[:band_columns].any() or columns[-band_columns:].any()
+    ):  # fmt: skip
+        return mask  # no long run near an edge (most pictures: found without an opening)
+    thinnest_stroke = 0.6 * imageops.stroke_width(mask)
+    sides = np.zeros_like(mask)
+    for lines, band, found in (
+        (imageops.binary_opening(faint, 1, max(3, int(reach * width))), band_rows, sides),
+        (imageops.binary_opening(faint, max(3, int(reach * height)), 1).T, band_columns,
+         sides.T),
+    ):  # fmt: skip
+        held = np.flatnonzero(lines.any(1))
+        for group in np.split(held, np.flatnonzero(np.diff(held) > 1) + 1):
+            at_edge = len(group) and (group[-1] < band or group[0] >= len(lines) - band)
+            if at_edge and len(group) <= thinnest_stroke:
+                found[group] |= lines[group]
+    if not sides.any():
+        return mask
+    sides = imageops.binary_dilation(sides)  # the lines' anti-aliased edges
+    without = mask & ~sides
+    crossing = imageops.binary_closing(without, 5) & sides & mask
     kept = without | crossing
     return kept if kept.any() else mask
 

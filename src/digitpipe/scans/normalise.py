@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from digitpipe.scans.imageops import (
     Components,
     binary_dilation,
+    binary_opening,
     centred_by_mass,
     components,
     grey_dilation,
@@ -143,7 +144,7 @@ def background(ink: np.ndarray) -> np.ndarray:
     step = max(1, min(ink.shape) // 48)
     small = ink[::step, ::step]
     # wider than three strokes: a marker's blob must not pass for paper (it would be hollowed)
-    stroke = stroke_width(ink > otsu_threshold(ink))
+    stroke = writing_stroke_width(ink > otsu_threshold(ink))
     size = max(3, min(small.shape) // 4, int(3 * stroke / step) + 1) | 1
     low = mean_filter(grey_opening(small, size), size)
     if step == 1:
@@ -152,6 +153,27 @@ def background(ink: np.ndarray) -> np.ndarray:
         (ink.shape[1], ink.shape[0]), Image.Resampling.BILINEAR
     )
     return np.asarray(up, dtype=np.float32)
+
+
+def writing_stroke_width(mask: np.ndarray) -> float:
+    """The stroke width of the writing, long thin straight runs (a box's sides, ruled lines)
+    left out: their long outline would make a marker's stroke look thin, and the paper
+    estimate sized by it would hollow the digit (dark 2-px box lines: 91.0 % per digit on the
+    probe, 95.0 % without them counted). Thick runs are shading, not lines, and stay."""
+    height, width = mask.shape
+    thinnest = max(4, min(height, width) // 30)
+    lines = np.zeros_like(mask)
+    for ink, found in ((mask, lines), (mask.T, lines.T)):
+        long = max(3, int(0.8 * ink.shape[1]))
+        if not (ink.sum(1) >= long).any():
+            continue  # no row holds that much ink (most pictures)
+        runs = binary_opening(ink, 1, long)
+        held = np.flatnonzero(runs.any(1))
+        for group in np.split(held, np.flatnonzero(np.diff(held) > 1) + 1):
+            if 0 < len(group) <= thinnest:
+                found[group] |= runs[group]
+    rest = mask & ~binary_dilation(lines) if lines.any() else mask
+    return stroke_width(rest if rest.any() else mask)
 
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:

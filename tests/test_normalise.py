@@ -7,6 +7,7 @@ from scipy import ndimage
 
 from digitpipe.scans import normalise
 from digitpipe.scans.imageops import otsu_threshold
+from digitpipe.scans.segment import segment
 
 
 def draw_seven(size=(160, 120), box=(10, 15, 50, 75), ink=20, paper=235, width=6):
@@ -159,7 +160,7 @@ def test_digits_joined_by_a_ligature_are_cut_apart():
     image = draw_number("17", gap=14)
     ImageDraw.Draw(image).line([(30, 60), (70, 60)], fill=20, width=3)  # a joining stroke
     assert len(normalise.normalize_digits(as_gray(image))) == 2
-    parts = normalise.segment(normalise.ink_mask(normalise.ink_image(as_gray(image))))
+    parts = segment(normalise.ink_mask(normalise.ink_image(as_gray(image))))
     cut = np.flatnonzero(parts[1].any(0))[0]
     assert 36 <= cut <= 66  # between the 1's stroke (x 30..36) and the 7's left end (x 66)
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from digitpipe.scans import locate, normalise, synthetic
+from digitpipe.scans import imageops, locate, normalise, synthetic
 from digitpipe.scans import read as read_module
 
 DIGITS = load_digits()
@@ -303,3 +303,45 @@ def test_a_thick_digit_in_a_box_as_dark_as_its_ink_is_not_hollowed(index, pen):
         return normalise.normalize(normalise.to_gray(synthetic.on_paper(np.pad(canvas, 3), rng)))
 
     assert iou(crop(box=True), crop(box=False)) > 0.9
+
+
+@pytest.mark.parametrize(("number", "seed"), [("38", 0), ("52", 1), ("947", 2)])
+def test_digits_written_touching_are_cut_apart_and_offered_whole_too(number, seed):
+    """Digits that touch and overlap a little (one piece of ink) are cut along the paths that
+    cross the least ink, into digits like those written apart; the blob is offered whole as
+    well, for the reader to judge the cut. Before: one piece was always one digit."""
+    rng = np.random.default_rng(seed)
+    digits = handwriting(number, rng)
+
+    def written(gap: int) -> tuple[np.ndarray, np.ndarray]:
+        row = synthetic.written_row(digits, np.random.default_rng(seed), 60, (gap, gap + 1))
+        picture = synthetic.on_paper(np.pad(row, 30), np.random.default_rng(0))
+        return row, normalise.to_gray(picture)
+
+    (row, touching), (_, apart) = written(-4), written(10)
+    assert imageops.components(row > 0.5).count == 1
+    cut, wholes = normalise.digit_inputs(touching)
+    alone, _ = normalise.digit_inputs(apart)
+    assert len(cut) == len(alone) == len(number)
+    assert [(w.first, w.count) for w in wholes] == [(0, len(number))]
+    assert min(iou(a, b) for a, b in zip(cut, alone, strict=True)) > 0.6
+
+
+def test_a_cut_is_kept_only_where_its_digits_read_surer_than_the_whole():
+    """The reader's check on a cut: the product of the parts' confidences against the whole
+    blob's, and a blob read whole at 0.97 or surer stays one digit (a wide 0 has thin places)."""
+    from digitpipe.scans.read import taken_cuts
+
+    def picture() -> normalise.Picture:
+        parts = [np.full((28, 28), k, np.float32) for k in range(3)]
+        whole = normalise.Whole(first=1, count=2, input=np.full((28, 28), 9, np.float32))
+        return normalise.Picture(inputs=parts, wholes=[whole])
+
+    sure_parts = [(4, 0.99), (3, 0.95), (8, 0.9)]
+    kept = picture()
+    assert taken_cuts(kept, list(sure_parts), [(0, 0.8)]) == sure_parts
+    assert len(kept.inputs) == 3
+    for whole in [(0, 0.9), (0, 0.98)]:  # surer than 0.95 x 0.9, or sure in itself
+        undone = picture()
+        assert taken_cuts(undone, list(sure_parts), [whole]) == [(4, 0.99), whole]
+        assert [float(x[0, 0]) for x in undone.inputs] == [0.0, 9.0]

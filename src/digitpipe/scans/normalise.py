@@ -38,7 +38,7 @@ from digitpipe.scans.printed import (
     remove_lines_past_writing,
     remove_rules,
 )
-from digitpipe.scans.segment import segment
+from digitpipe.scans.segment import segment_blobs
 
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # what phones save photos as (iPhone's default)
 IMAGE_SUFFIXES = (
@@ -275,19 +275,32 @@ def normalize(gray: np.ndarray) -> np.ndarray:
 
 
 def normalize_digits(gray: np.ndarray, split: bool = True) -> list[np.ndarray]:
-    """Every digit of a picture, left to right, each as an MNIST-style 28x28 input. A number
-    written (or photographed) at a tilt is turned level first."""
+    """Every digit of a picture, left to right, each as an MNIST-style 28x28 input (every cut
+    of touching digits taken; `read_digits` lets the model judge them)."""
+    return digit_inputs(gray, split)[0]
+
+
+def digit_inputs(gray: np.ndarray, split: bool = True) -> tuple[list[np.ndarray], list[Whole]]:
+    """The digits' inputs, left to right, and each blob cut into touching digits read whole
+    (Picture.wholes). A number written (or photographed) at a tilt is turned level first."""
     ink = ink_image(gray)
     pieces = ink_pieces(ink)
     mask = pieces.labels > 0
-    parts = segment(mask, pieces) if split else [mask]
-    tilt = baseline_tilt(parts)
+    blobs = segment_blobs(mask, pieces) if split else [[mask]]
+    tilt = baseline_tilt([part for blob in blobs for part in blob])
     if abs(tilt) >= MIN_TILT:
         # only the ink kept (a removed line or box, turned, would no longer look like one)
         ink = rotated(ink * binary_dilation(mask, iterations=2), -tilt)  # turned level
         pieces = ink_pieces(ink)
-        parts = segment(pieces.labels > 0, pieces)
-    return [fit_to_mnist(ink, part).astype(np.float32) for part in parts]
+        blobs = segment_blobs(pieces.labels > 0, pieces)
+    inputs: list[np.ndarray] = []
+    wholes: list[Whole] = []
+    for blob in blobs:
+        if len(blob) > 1:
+            whole = fit_to_mnist(ink, np.logical_or.reduce(blob)).astype(np.float32)
+            wholes.append(Whole(len(inputs), len(blob), whole))
+        inputs += [fit_to_mnist(ink, part).astype(np.float32) for part in blob]
+    return inputs, wholes
 
 
 def baseline_tilt(parts: list[np.ndarray]) -> float:
@@ -315,14 +328,27 @@ def naive(gray: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Whole:
+    """A blob cut into `count` touching digits, inputs[first : first + count], and its own
+    input: the reader keeps the cut only where its digits read surer than the whole (a wide
+    0 or 6 has thin places too)."""
+
+    first: int
+    count: int
+    input: np.ndarray
+
+
+@dataclass
 class Picture:
-    """What one file gave: its digits' 28x28 inputs (left to right), a thumbnail if asked,
-    and an error (nothing read) or a note (read, with a caveat)."""
+    """What one file gave: its digits' 28x28 inputs (left to right), its cuts of touching
+    digits read whole (see Whole), a thumbnail if asked, and an error (nothing read) or a note
+    (read, with a caveat)."""
 
     inputs: list[np.ndarray] = field(default_factory=list)
     thumbnail: np.ndarray | None = None
     error: str = ""
     note: str = ""
+    wholes: list[Whole] = field(default_factory=list)
 
 
 def working_picture(full: np.ndarray) -> np.ndarray:
@@ -352,6 +378,7 @@ def read_digits(path: Path, split: bool, thumbnail: bool) -> Picture:
             small = Image.fromarray((reduced(full, 192) * 255).astype(np.uint8))
             small.thumbnail((96, 56))
             thumb = np.asarray(small)
-        return Picture(normalize_digits(gray, split=split), thumb, note=note)
+        inputs, wholes = digit_inputs(gray, split=split)
+        return Picture(inputs, thumb, note=note, wholes=wholes)
     except ScanError as exc:
         return Picture(error=str(exc))

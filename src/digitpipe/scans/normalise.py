@@ -23,6 +23,8 @@ from digitpipe.scans.imageops import (
     grey_dilation,
     grey_erosion,
     grey_opening,
+    ink_per_column,
+    ink_per_row,
     mean_filter,
     otsu_threshold,
     pad_zeros,
@@ -163,9 +165,10 @@ def writing_stroke_width(mask: np.ndarray) -> float:
     height, width = mask.shape
     thinnest = max(4, min(height, width) // 30)
     lines = np.zeros_like(mask)
-    for ink, found in ((mask, lines), (mask.T, lines.T)):
+    per_row, per_column = ink_per_row(mask), ink_per_column(mask)
+    for ink, found, counts in ((mask, lines, per_row), (mask.T, lines.T, per_column)):
         long = max(3, int(0.8 * ink.shape[1]))
-        if not (ink.sum(1) >= long).any():
+        if not (counts >= long).any():
             continue  # no row holds that much ink (most pictures)
         runs = binary_opening(ink, 1, long)
         held = np.flatnonzero(runs.any(1))

@@ -112,7 +112,8 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     are kept (a closing bridges the line's width). Known limit: on ruled paper, a digit's bar
     as thin as the lines and across `reach` of the picture goes with them."""
     height, width = mask.shape
-    rows, columns = faint.sum(1) >= reach * width, faint.sum(0) >= reach * height
+    rows = imageops.ink_per_row(faint) >= reach * width
+    columns = imageops.ink_per_column(faint) >= reach * height
     if np.count_nonzero(rows) < 2 and np.count_nonzero(columns) < 2:
         return mask  # no two lines long enough (most pictures: found without an opening)
     thickest = max(4.0, 0.02 * min(height, width))
@@ -139,7 +140,8 @@ def remove_box_sides_at_edges(
     of the digit). One or two sides remain where remove_form_boxes and remove_rules, which want
     a whole box or two parallel lines, find nothing. Strokes crossing a side are kept."""
     height, width = mask.shape
-    rows, columns = faint.sum(1) >= reach * width, faint.sum(0) >= reach * height
+    rows = imageops.ink_per_row(faint) >= reach * width
+    columns = imageops.ink_per_column(faint) >= reach * height
     band_rows, band_columns = max(1, int(edge * height)), max(1, int(edge * width))
     if not (
         rows[:band_rows].any() or rows[-band_rows:].any()

@@ -345,3 +345,13 @@ def test_a_cut_is_kept_only_where_its_digits_read_surer_than_the_whole():
         undone = picture()
         assert taken_cuts(undone, list(sure_parts), [whole]) == [(4, 0.99), whole]
         assert [float(x[0, 0]) for x in undone.inputs] == [0.0, 9.0]
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 2), (2, 2), (3, 4)])
+def test_a_blob_a_few_pixels_wide_is_left_whole(height, width):
+    """Nowhere to cut a dot (wider than tall, but no room for a path between two digits)."""
+    from digitpipe.scans.segment import split_touching
+
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2 : 2 + height, 2 : 2 + width] = True
+    assert len(split_touching(mask)) == 1

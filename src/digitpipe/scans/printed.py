@@ -30,15 +30,14 @@ def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
         return []
     runs = ndimage.binary_opening(mask[candidates], structure=np.ones((1, length), dtype=bool))
     rows = candidates[runs.sum(1) >= wide]
-    if len(rows) == 0:
+    return [(int(group[0]), int(group[-1])) for group in consecutive_runs(rows)]
+
+
+def consecutive_runs(indices: np.ndarray) -> list[np.ndarray]:
+    """Sorted row (column) indices as runs of consecutive ones: one run per line."""
+    if len(indices) == 0:
         return []
-    groups, start = [], rows[0]
-    for a, b in zip(rows[:-1], rows[1:], strict=True):
-        if b > a + 1:
-            groups.append((start, a))
-            start = b
-    groups.append((start, rows[-1]))
-    return groups
+    return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
 
 
 def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
@@ -91,12 +90,7 @@ def has_paper_beside(band: np.ndarray, columns: slice, gap: int = 2) -> bool:
 def thin_lines(lines: np.ndarray, thickest: float) -> np.ndarray:
     """The lines (runs of rows holding line pixels) at most `thickest` rows thick, when there
     are two or more of them; none otherwise."""
-    rows = np.flatnonzero(lines.any(1))
-    if len(rows) == 0:
-        return np.zeros_like(lines)
-    breaks = np.flatnonzero(np.diff(rows) > 1)
-    groups = np.split(rows, breaks + 1)
-    thin = [g for g in groups if len(g) <= thickest]
+    thin = [g for g in consecutive_runs(np.flatnonzero(lines.any(1))) if len(g) <= thickest]
     kept = np.zeros_like(lines)
     if len(thin) >= 2:
         for g in thin:
@@ -155,9 +149,8 @@ def remove_box_sides_at_edges(
         (imageops.binary_opening(faint, max(3, int(reach * height)), 1).T, band_columns,
          sides.T),
     ):  # fmt: skip
-        held = np.flatnonzero(lines.any(1))
-        for group in np.split(held, np.flatnonzero(np.diff(held) > 1) + 1):
-            at_edge = len(group) and (group[-1] < band or group[0] >= len(lines) - band)
+        for group in consecutive_runs(np.flatnonzero(lines.any(1))):
+            at_edge = group[-1] < band or group[0] >= len(lines) - band
             if at_edge and len(group) <= thinnest_stroke:
                 found[group] |= lines[group]
     if not sides.any():

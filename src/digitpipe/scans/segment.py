@@ -87,6 +87,8 @@ def split_touching(mask: np.ndarray) -> list[np.ndarray]:
         guess = int(k * width / count)
         window = max(2, width // (3 * count))
         lo, hi = max(1, guess - window), min(width - 1, guess + window + 1)
+        if hi <= lo:
+            continue  # a blob a few pixels wide: nowhere to cut
         crossed, seam = cheapest_seam(blob, lo, hi)
         if crossed <= narrow:
             seams.append(seam)

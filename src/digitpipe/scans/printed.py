@@ -81,6 +81,17 @@ def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     return kept if kept.any() else mask
 
 
+def without_lines(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """`mask` less the `lines` and their anti-aliased edges, but with the ink of the strokes
+    that cross them: it goes on at both sides, so a closing bridges the line. Unchanged when
+    nothing would be left."""
+    lines = imageops.binary_dilation(lines)
+    without = mask & ~lines
+    crossing = imageops.binary_closing(without, 5) & lines & mask
+    kept = without | crossing
+    return kept if kept.any() else mask
+
+
 def has_paper_beside(band: np.ndarray, columns: slice, gap: int = 2) -> bool:
     """Paper along most of the band on one side at least of this run from rule to rule?"""
     beside = [columns.start - 1 - gap, columns.stop + gap]  # beyond the picture is paper
@@ -118,11 +129,7 @@ def remove_rules(mask: np.ndarray, faint: np.ndarray, reach: float = 0.8) -> np.
     # under it, the mask holds just the crossings): otherwise there is nothing to remove.
     if not lines.any() or np.count_nonzero(mask & lines) < 0.5 * np.count_nonzero(lines):
         return mask
-    lines = imageops.binary_dilation(lines)  # the lines' anti-aliased edges
-    without = mask & ~lines
-    crossing = imageops.binary_closing(without, 5) & lines & mask
-    kept = without | crossing
-    return kept if kept.any() else mask
+    return without_lines(mask, lines)
 
 
 def remove_box_sides_at_edges(
@@ -155,11 +162,7 @@ def remove_box_sides_at_edges(
                 found[group] |= lines[group]
     if not sides.any():
         return mask
-    sides = imageops.binary_dilation(sides)  # the lines' anti-aliased edges
-    without = mask & ~sides
-    crossing = imageops.binary_closing(without, 5) & sides & mask
-    kept = without | crossing
-    return kept if kept.any() else mask
+    return without_lines(mask, sides)
 
 
 def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
@@ -210,12 +213,9 @@ def remove_lines_past_writing(mask: np.ndarray) -> np.ndarray:
             lines[r, c] |= runs[r, c]
     if not lines.any():
         return mask
-    lines = imageops.binary_dilation(lines)  # the line's anti-aliased edges
-    without = ink & ~lines
-    crossing = imageops.binary_closing(without, 5) & lines & ink
     kept = mask.copy()
-    kept[crop] = without | crossing
-    return kept if kept.any() else mask
+    kept[crop] = without_lines(ink, lines)
+    return kept
 
 
 def line_candidates(

@@ -50,8 +50,9 @@ def main() -> None:
             out.append(
                 common.table(
                     "Training throughput, 10,000 images per epoch, min / median of 3 epochs after "
-                    "the first: plain recipe (NumPy, batch 64, float32) vs the pipeline's "
-                    "train=fast path (precision and batch as this machine chooses them); "
+                    "the first: plain recipe (NumPy, batch 64, float32, TensorFlow's defaults, "
+                    "its own process) vs the pipeline's train=fast path (precision, batch and "
+                    "oneDNN as this machine chooses them); "
                     "achieved GFLOP/s (3x the forward FLOPs per image) against the cores' "
                     "matmul ceiling",
                     [
@@ -62,6 +63,7 @@ def main() -> None:
                         "forward MFLOP/img",
                         "pipeline GFLOP/s of peak",
                         "share of peak",
+                        "oneDNN plain / pipeline",
                     ],
                     rows,
                 )

@@ -85,11 +85,13 @@ def machine() -> str:
 
     flags = sorted(f for f in precision.cpu_flags() if f.startswith(("avx", "amx", "fma")))
     chosen = precision.for_this_machine("auto")
+    onednn, onednn_reason = precision.onednn()
     devices = ", ".join(d.device_type for d in tf.config.list_physical_devices()) or "CPU"
     return (
         f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, TF {tf.__version__}; "
         f"devices: {devices}; CPU flags: {' '.join(flags) or 'none'}; "
-        f"train.mixed_precision=auto chooses {chosen.policy} ({chosen.reason})"
+        f"train.mixed_precision=auto chooses {chosen.policy} ({chosen.reason}); "
+        f"oneDNN kernels {onednn} ({onednn_reason})"
     )
 
 

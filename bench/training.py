@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import keras
 import pandas as pd
 
-from bench.common import REPO, scratch
+import digitpipe
+from bench.common import REPO, env, scratch
 from digitpipe import models, precision
 from digitpipe.config import compose
 from digitpipe.mnist import splits
@@ -25,23 +29,25 @@ def workspace(name: str, overrides: list[str]) -> tuple[Paths, list[str]]:
     return paths, overrides
 
 
-def plain_recipe(model_name: str, paths: Paths, epochs: int) -> tuple[keras.Model, list[float]]:
-    """The origin's recipe: model.fit on NumPy arrays, Adam, batch 64, float32, defaults."""
-    cfg = compose(REPO / "conf", [f"model={model_name}"])
-    x, y = splits.load(paths.prepared_dir, "train")
-    keras.mixed_precision.set_dtype_policy("float32")
-    keras.utils.set_random_seed(0)
-    model = models.build(cfg.model)
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(
-        x,
-        keras.utils.to_categorical(y, 10),
-        batch_size=64,
-        epochs=epochs,
-        callbacks=[train.EpochTimer()],
-        verbose=0,
-    )
-    return model, history.history["epoch_time_s"]
+def plain_recipe(
+    model_name: str, paths: Paths, epochs: int
+) -> tuple[keras.Model, list[float], str]:
+    """The origin's recipe: model.fit on NumPy arrays, Adam, batch 64, float32, TensorFlow's
+    defaults (its own process: bench/plain_recipe.py). The model, its epoch seconds, and
+    whether TensorFlow ran oneDNN there ("on"/"off")."""
+    out = scratch() / f"plain-{model_name}-{epochs}"
+    child_env = env()
+    if not digitpipe.ONEDNN_SET_BY_USER:  # TensorFlow's own default, not digitpipe's
+        child_env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.plain_recipe", model_name, str(paths.prepared_dir),
+         str(epochs), str(out)],
+        cwd=REPO, env=child_env, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"plain recipe {model_name} failed:\n{done.stderr[-3000:]}")
+    result = json.loads((out / "result.json").read_text())
+    return models.load(out / "model.keras"), result["epoch_time_s"], result["onednn"]
 
 
 def pipeline(overrides: list[str], paths: Paths) -> tuple[dict, list[float]]:
@@ -98,7 +104,7 @@ def throughput(repeats: int = 3) -> tuple[list[list], list[dict]]:
         peak["mixed_bfloat16"] = matmul_peak_gflops("bfloat16")
     rows, records = [], []
     for name in ARCHITECTURES:
-        plain_model, plain_times = plain_recipe(name, paths, epochs=epochs)
+        plain_model, plain_times, plain_onednn = plain_recipe(name, paths, epochs=epochs)
         overrides = [*data, f"model={name}", "train=fast", f"train.epochs={epochs}"]
         _, fast_times = pipeline(overrides, paths)
         plain = [images / t for t in plain_times[1:]]
@@ -117,6 +123,8 @@ def throughput(repeats: int = 3) -> tuple[list[list], list[dict]]:
             "speedup_min": round(min(fast) / min(plain), 2),
             "pipeline_batch": int(fast_cfg.batch_size),
             "pipeline_precision": used,
+            "plain_onednn": plain_onednn,
+            "pipeline_onednn": precision.onednn()[0],
             "forward_mflops_per_image": round(flops / 1e6, 2),
             "pipeline_gflop_s": round(gflops, 1),
             "peak_gflop_s": round(peak.get(used, peak["float32"]), 1),
@@ -131,6 +139,7 @@ def throughput(repeats: int = 3) -> tuple[list[list], list[dict]]:
             record["forward_mflops_per_image"],
             f"{record['pipeline_gflop_s']} of {record['peak_gflop_s']}",
             f"{record['share_of_peak']:.0%}",
+            f"{plain_onednn} / {record['pipeline_onednn']}",
         ])  # fmt: skip
     return rows, records
 
@@ -150,7 +159,7 @@ def xla_probe(repeats: int = 3) -> dict:
 def equal_epochs_accuracy() -> dict:
     """seed_blog_cnn, full MNIST, 5 epochs each: plain recipe vs pipeline's fast path."""
     paths, _ = workspace("full", [])
-    plain_model, plain_times = plain_recipe("seed_blog_cnn", paths, epochs=5)
+    plain_model, plain_times, _ = plain_recipe("seed_blog_cnn", paths, epochs=5)
     summary, fast_times = pipeline(["train=fast", "train.epochs=5"], paths)
     fast_model = models.load(paths.model_file)
     return {

@@ -96,6 +96,7 @@ def test_the_mlflow_run_holds_config_metrics_and_artifacts_of_every_stage(repro,
     assert found.data.tags["architecture"] == "seed_blog_cnn"
     assert len(found.data.tags["mlflow.source.git.commit"]) == 40
     assert found.data.tags["precision"] in ("float32", "mixed_bfloat16")
+    assert found.data.tags["onednn"] == "on"  # dvc repro's stages: digitpipe turns it on
     note = found.data.tags["mlflow.note.content"]
     assert note.startswith("**seed_blog_cnn**, 1 epochs") and "test accuracy" in note
     assert found.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])

@@ -1,5 +1,8 @@
 """Compute precision is chosen by the machine: bf16 only where the hardware runs it natively."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,24 @@ def test_every_preset_lets_the_machine_choose():
         cfg = compose(REPO / "conf", [f"experiment={preset}"])
         assert cfg.train.mixed_precision == "auto", preset
     assert compose(REPO / "conf").train.mixed_precision == "auto"
+
+
+def onednn_in_a_fresh_process(**env: str) -> str:
+    """precision.onednn() as a new Python process that imports digitpipe reports it."""
+    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    probe = "from digitpipe import precision; print(precision.onednn())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=base | env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_tensorflows_onednn_kernels_are_on_in_every_stage_whatever_the_cpu():
+    # TensorFlow leaves them off on AVX2-only CPUs, where training then takes twice as long
+    assert onednn_in_a_fresh_process().startswith("('on', 'TF_ENABLE_ONEDNN_OPTS=1: ")
+
+
+def test_a_users_own_onednn_setting_is_obeyed_and_said_to_be_theirs():
+    assert onednn_in_a_fresh_process(TF_ENABLE_ONEDNN_OPTS="0") == (
+        "('off', 'TF_ENABLE_ONEDNN_OPTS=0, set by the user')"
+    )

@@ -257,6 +257,8 @@ def run(
     keras.mixed_precision.set_dtype_policy(chosen.policy)
     reserved = f", {threads} threads reserved" if threads else ""
     print(f"train: precision {chosen.policy} ({chosen.reason}){reserved}")
+    onednn, onednn_reason = precision.onednn()
+    print(f"train: oneDNN kernels {onednn} ({onednn_reason})")
     data = {name: splits.load(paths.prepared_dir, name) for name in ("train", "val")}
     model = compiled_model(cfg, len(data["train"][1]))
     with owned_train_dir(paths):
@@ -270,6 +272,8 @@ def run(
                 "precision": chosen.policy,
                 "precision_reason": chosen.reason,
                 "threads": str(threads or "all"),
+                "onednn": onednn,
+                "onednn_reason": onednn_reason,
             },
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,

@@ -11,9 +11,8 @@ import time
 import keras
 import pandas as pd
 
-import digitpipe
 from bench.common import REPO, env, scratch
-from digitpipe import models, precision
+from digitpipe import models, precision, tf_startup
 from digitpipe.config import compose
 from digitpipe.mnist import splits
 from digitpipe.paths import Paths
@@ -37,7 +36,7 @@ def plain_recipe(
     whether TensorFlow ran oneDNN there ("on"/"off")."""
     out = scratch() / f"plain-{model_name}-{epochs}"
     child_env = env()
-    if not digitpipe.ONEDNN_SET_BY_USER:  # TensorFlow's own default, not digitpipe's
+    if not tf_startup.ONEDNN_SET_BY_USER:  # TensorFlow's own default, not digitpipe's
         child_env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     done = subprocess.run(
         [sys.executable, "-m", "bench.plain_recipe", model_name, str(paths.prepared_dir),

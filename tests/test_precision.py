@@ -73,3 +73,19 @@ def test_a_users_own_onednn_setting_is_obeyed_and_said_to_be_theirs():
     assert onednn_in_a_fresh_process(TF_ENABLE_ONEDNN_OPTS="0") == (
         "('off', 'TF_ENABLE_ONEDNN_OPTS=0, set by the user')"
     )
+
+
+def test_tensorflows_start_up_chatter_stays_off_stderr_and_nothing_else_does():
+    # TensorFlow writes its oneDNN notice before its logging is set up, past TF_CPP_MIN_LOG_LEVEL
+    probe = (
+        "import os, digitpipe\n"
+        "from digitpipe.tf_startup import stderr_without\n"
+        "import tensorflow\n"
+        "with stderr_without(('chatter',)):\n"
+        "    os.write(2, b'chatter from C++\\nerror: kept\\n')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stderr == "error: kept\n"

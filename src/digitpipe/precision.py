@@ -63,9 +63,9 @@ def for_this_machine(setting: str) -> Choice:
 
 def onednn() -> tuple[str, str]:
     """Whether TensorFlow runs its oneDNN CPU kernels in this process ("on"/"off"), and who
-    decided: digitpipe turns them on (see digitpipe/__init__.py) unless the user set
-    TF_ENABLE_ONEDNN_OPTS, or TensorFlow was loaded before digitpipe and kept its own default."""
-    import digitpipe
+    decided: digitpipe turns them on (tf_startup.py) unless the user set TF_ENABLE_ONEDNN_OPTS,
+    or TensorFlow was loaded before digitpipe and kept its own default."""
+    from digitpipe import tf_startup
 
     try:
         from tensorflow.python.util import _pywrap_util_port
@@ -74,7 +74,7 @@ def onednn() -> tuple[str, str]:
     except (ImportError, AttributeError):  # a TensorFlow build without the probe
         on = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
     setting = f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '')}"
-    if digitpipe.ONEDNN_SET_BY_USER:
+    if tf_startup.ONEDNN_SET_BY_USER:
         return ("on" if on else "off"), f"{setting}, set by the user"
     if on:
         return "on", f"{setting}: about 2x faster training on AVX2-only CPUs"

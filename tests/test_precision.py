@@ -1,5 +1,6 @@
 """Compute precision is chosen by the machine: bf16 only where the hardware runs it natively."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -54,24 +55,39 @@ def test_every_preset_lets_the_machine_choose():
     assert compose(REPO / "conf").train.mixed_precision == "auto"
 
 
-def onednn_in_a_fresh_process(**env: str) -> str:
+def onednn_in_a_fresh_process(**env: str) -> tuple[str, str]:
     """precision.onednn() as a new Python process that imports digitpipe reports it."""
     base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     probe = "from digitpipe import precision; print(precision.onednn())"
     done = subprocess.run(
         [sys.executable, "-c", probe], env=base | env, capture_output=True, text=True, check=True
     )
-    return done.stdout.strip()
+    return ast.literal_eval(done.stdout.strip())
 
 
 def test_tensorflows_onednn_kernels_are_on_in_every_stage_whatever_the_cpu():
     # TensorFlow leaves them off on AVX2-only CPUs, where training then takes twice as long
-    assert onednn_in_a_fresh_process().startswith("('on', 'TF_ENABLE_ONEDNN_OPTS=1: ")
+    state, reason = onednn_in_a_fresh_process()
+    assert state == "on" and reason.startswith("TF_ENABLE_ONEDNN_OPTS=1: ")
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (AVX2_ONLY, "turned on by digitpipe (TensorFlow leaves them off without VNNI/BF16/AMX)"),
+        (AVX512_BF16, "TensorFlow's own default on this CPU (avx512_bf16)"),
+        (AMX, "TensorFlow's own default on this CPU (amx_bf16, amx_tile)"),
+        (AVX2_ONLY | {"avx512_vnni"}, "TensorFlow's own default on this CPU (avx512_vnni)"),
+    ],
+)
+def test_the_onednn_reason_says_whose_default_it_is_on_each_kind_of_cpu(flags, reason):
+    assert precision.onednn_on_reason(flags).startswith(reason)
 
 
 def test_a_users_own_onednn_setting_is_obeyed_and_said_to_be_theirs():
     assert onednn_in_a_fresh_process(TF_ENABLE_ONEDNN_OPTS="0") == (
-        "('off', 'TF_ENABLE_ONEDNN_OPTS=0, set by the user')"
+        "off",
+        "TF_ENABLE_ONEDNN_OPTS=0, set by the user",
     )
 
 

@@ -16,7 +16,8 @@ from bench import common
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sections = ("train", "frontier", "overhead", "scans", "memory", "sweeps")
-    parser.add_argument("--only", choices=sections, nargs="*")
+    on_request = ("transfer",)  # six trainings per recipe list: only when asked for
+    parser.add_argument("--only", choices=sections + on_request, nargs="*")
     parser.add_argument(
         "--presets", nargs="*", help="frontier rows to run (default all): fast fast-2-epochs best"
     )
@@ -25,7 +26,7 @@ def main() -> None:
         parser.error("--presets picks frontier rows: add frontier to --only")
     only = set(args.only or (["frontier"] if args.presets else sections))
     os.environ.update(common.env())  # in-process training logs to a throwaway MLflow store
-    from bench import overhead, scans, sweeps, training
+    from bench import overhead, scans, sweeps, training, transfer
 
     unknown = set(args.presets or []) - set(training.FRONTIER)
     if unknown:
@@ -117,6 +118,15 @@ def main() -> None:
                 "Tiny 4-job sweep (2 architectures x 2 seeds, 1 epoch) per launcher",
                 ["launcher", "wall time", "jobs/min"],
             )
+        if "transfer" in only:
+            section(
+                "transfer",
+                transfer.measure,
+                "Unseen UCI digits (not the scan benchmark's) rendered as scan cases and read by "
+                "the reader, per recipe, seeds side by side",
+                ["recipe", "seeds", "training s", "MNIST val", "MNIST test",
+                 *transfer.CASES, "mean of cases"],
+            )  # fmt: skip
         if "scans" in only or "memory" in only:
             rows, measured = scans.measure() if "scans" in only else ([], {})
             if "memory" in only:

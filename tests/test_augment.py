@@ -36,6 +36,41 @@ def test_elastic_moves_ink_but_keeps_it():
     assert np.array_equal(augment.elastic(x, probability=0.0).numpy(), x.numpy())
 
 
+def test_flagged_ones_adds_a_flag_left_of_the_top_of_ones_only():
+    x = bar_batch(4)  # a bare vertical stroke, rows 8-19, columns 12-14
+    labels = tf.one_hot([1, 1, 7, 4], 10)
+    out = augment.flagged_ones(x, labels, probability=1.0).numpy()
+    added = out - x.numpy()
+    for one in (0, 1):
+        rows, cols = np.nonzero(added[one, ..., 0] > 0.5)
+        assert len(rows) >= 3  # a flag, in about the stroke's width
+        assert cols.max() < 12 and rows.min() >= 8  # left of the stroke, from its top down
+        assert rows.max() <= 8 + 0.4 * 12 + 2  # at most two fifths of the digit's height
+    assert np.array_equal(out[2:], x.numpy()[2:])  # a 7 and a 4 are left as they were
+    assert np.array_equal(augment.flagged_ones(x, labels, 0.0).numpy(), x.numpy())
+
+
+def test_low_resolution_keeps_the_digit_but_coarsens_its_edges():
+    tf.random.set_seed(2)
+    x = bar_batch(16)
+    out = augment.low_resolution(x, probability=1.0).numpy()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert np.abs(out - x.numpy()).mean() > 0.01  # every digit changed
+    centre = out[:, 10:18, 13, 0]  # the stroke's middle is still ink, the far corner paper
+    assert centre.mean() > 0.5 and out[:, 0:3, 0:3, 0].max() < 0.1
+    assert np.array_equal(augment.low_resolution(x, 0.0).numpy(), x.numpy())
+
+
+def test_transforms_left_off_are_not_run(monkeypatch):
+    """flagged_ones and low_resolution at 0 draw no random numbers: a preset without them sees
+    the batches it saw before they existed."""
+    cfg = compose(REPO / "conf", ["train.augment.enabled=true"]).train.augment
+    assert cfg.flagged_ones == 0 and cfg.low_resolution == 0
+    for name in ("flagged_ones", "low_resolution"):
+        monkeypatch.setattr(augment, name, lambda *a, name=name: pytest.fail(f"{name} ran"))
+    augment.batch_augmenter(cfg, seed=3)(bar_batch(), tf.one_hot(tf.ones(8, tf.int32), 10))
+
+
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_batch_augmenter_keeps_shapes_range_and_labels(policy):
     cfg = compose(REPO / "conf", ["train.augment.enabled=true"]).train.augment

@@ -48,6 +48,7 @@ def test_every_model_config_validates(model):
         (["+train.epoch=3"], "train.epoch"),
         (["train.mixed_precision=bf16"], "train.mixed_precision"),
         (["train.warmup_start=0"], "train.warmup_start=0"),
+        (["train.augment.flagged_ones=1.5"], "train.augment.flagged_ones=1.5"),
     ],
 )
 def test_bad_values_name_the_key(overrides, expected):

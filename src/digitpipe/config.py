@@ -50,6 +50,8 @@ class AugmentConfig:
     elastic: float = MISSING
     blur: float = MISSING
     noise: float = MISSING
+    low_resolution: float = MISSING
+    flagged_ones: float = MISSING
 
 
 @dataclass(kw_only=True)
@@ -146,7 +148,7 @@ def _check_values(cfg: DictConfig) -> None:
         f"{INPUT_PIPELINES}",
     )
     a = t.augment
-    for key in ("thickness", "elastic", "blur"):
+    for key in ("thickness", "elastic", "blur", "low_resolution", "flagged_ones"):
         _check(0 <= a[key] <= 1, f"train.augment.{key}", a[key], "a probability in [0, 1]")
     for key in ("shift", "zoom", "noise"):
         _check(0 <= a[key] < 1, f"train.augment.{key}", a[key], "in [0, 1)")

@@ -172,6 +172,28 @@ def test_single_digit_stays_single_even_when_broken():
     assert len(normalise.normalize_digits(as_gray(draw_number("1704")), split=False)) == 1
 
 
+def faint_ring(fading: int) -> np.ndarray:
+    """A pencil-grey 0 on grainy paper whose stroke turns lighter (`fading`) on both sides."""
+    ring = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(ring).ellipse([16, 10, 48, 54], outline=255, width=3)
+    on_ring = np.asarray(ring) > 0
+    picture = np.where(on_ring, 185.0, 230.0)  # ink 45 grey levels darker than paper: faint
+    picture[29:36][on_ring[29:36]] = fading  # where the pencil pressed less
+    picture += np.random.default_rng(0).normal(0, 2.0, picture.shape)
+    return np.clip(picture, 0, 255).astype(np.float32) / 255
+
+
+FADED = 215  # the faded part sits at 0.8x the threshold: under it, within FAINT_STROKE of it
+
+
+def test_a_faint_stroke_that_fades_midway_stays_one_piece(monkeypatch):
+    ink = normalise.ink_image(faint_ring(fading=FADED))
+    assert normalise.ink_pieces(ink).count == 1
+    assert normalise.ink_pieces(normalise.ink_image(faint_ring(fading=230))).count == 2  # a gap
+    monkeypatch.setattr(normalise, "FAINT_INK", 0.0)  # without the rule for faint ink
+    assert normalise.ink_pieces(ink).count == 2
+
+
 @pytest.mark.parametrize("pen", [3, 18])
 def test_stroke_width_comes_out_mnist_like(pen):
     """A hairline and a fat marker both end up with a stroke near MNIST's."""

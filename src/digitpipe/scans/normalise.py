@@ -54,6 +54,8 @@ MIN_CONTRAST = 0.08  # below this spread of grey levels the page is considered b
 SMALL_DIGIT = 40  # digits smaller than this many pixels are enlarged before their stroke is evened
 AMBIGUOUS_SPLIT = 0.1  # an Otsu split within 0.5 +- this does not tell ink from paper
 MIN_TILT = 4.0  # degrees: a number tilted by less is read as it is
+FAINT_INK = 0.35  # ink peaking below this (paper-to-ink contrast) is faint: a pencil, a grey scan
+FAINT_STROKE = 0.7  # there, ink above this share of the threshold is kept where it holds strong ink
 
 
 class ScanError(ValueError):
@@ -184,6 +186,15 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     return ink_pieces(ink).labels > 0
 
 
+def held_by_ink(light: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """The pieces of `light` that hold `strong` pixels (hysteresis): a faint stroke that thins
+    below the threshold midway stays whole; paper grain, holding no strong ink, stays out."""
+    pieces = components(light)
+    held = np.bincount(pieces.labels[strong], minlength=pieces.count + 1) > 0
+    held[0] = False
+    return held[pieces.labels]
+
+
 def ink_pieces(ink: np.ndarray) -> Components:
     """The ink mask's connected pieces (what ink_mask keeps), for segment to reuse."""
     peak = float(mean_filter(ink, 3).max())  # robust to single noisy pixels
@@ -192,7 +203,10 @@ def ink_pieces(ink: np.ndarray) -> Components:
     scaled = np.clip(ink / peak, 0, 1)
     threshold = max(otsu_threshold(scaled), 0.25)
     faint = scaled > 0.5 * threshold
-    mask = remove_rules(remove_form_boxes(scaled > threshold, faint=faint), faint)
+    mask = scaled > threshold
+    if peak < FAINT_INK:
+        mask = held_by_ink(scaled > FAINT_STROKE * threshold, mask)
+    mask = remove_rules(remove_form_boxes(mask, faint=faint), faint)
     mask = remove_lines_past_writing(remove_box_sides_at_edges(mask, faint))
     pieces = components(mask)
     if pieces.count == 0:

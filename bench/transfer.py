@@ -1,6 +1,7 @@
 """Transfer to handwriting the model never saw: scikit-learn's UCI digits that neither the scan
 benchmark nor the committed samples draw (about 1,200), each rendered as six of the benchmark's
-single-digit cases and read by the reader, per recipe and seed, beside MNIST val and test.
+single-digit cases and read as the benchmark is read (files, `read_folder`), per recipe and seed,
+beside MNIST val and test.
 
 Twenty pictures per case in the scan benchmark move 5 points per picture; these 1,200 digits
 per case tell recipes apart. They are also not the benchmark's own digits, so choosing a
@@ -14,14 +15,14 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_digits
 
 from bench.common import REPO, scratch
 from bench.training import pipeline, test_accuracy, workspace
 from digitpipe import models
 from digitpipe.config import compose
-from digitpipe.scans import synthetic
-from digitpipe.scans.normalise import ScanError, normalize
+from digitpipe.scans import read, synthetic
 
 CASES = ("clean", "thin", "thick", "tiny", "faint_tiny", "shadow")
 SEEDS = (42, 1)
@@ -51,44 +52,38 @@ def benchmark_digits() -> set[int]:
     return used
 
 
-def dev_inputs() -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per case, the reader's 28x28 inputs of every unused UCI digit (NaN where it found no
-    digit: counted wrong), and the labels."""
+def dev_folder() -> Path:
+    """Every unused UCI digit rendered as each case, written as the benchmark's pictures are,
+    with a labels.csv (file,label,case): read by the same reader the benchmark stage uses."""
     digits, used = load_digits(), benchmark_digits()
-    keep = [i for i in range(len(digits.target)) if i not in used]
-    rng = np.random.default_rng(123)
-    inputs = {}
+    folder = scratch() / "unseen-uci"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng, rows = np.random.default_rng(123), []
     for case in CASES:
-        rows = []
-        for index in keep:
-            picture = synthetic.CASES[case](digits.images[index], rng).convert("L")
-            try:
-                rows.append(normalize(np.asarray(picture, np.float32) / 255))
-            except ScanError:
-                rows.append(np.full((28, 28), np.nan, np.float32))
-        inputs[case] = np.stack(rows)
-    return inputs, digits.target[keep]
+        for index in (i for i in range(len(digits.target)) if i not in used):
+            name = f"{case}_{index:04d}.png"
+            synthetic.CASES[case](digits.images[index], rng).save(folder / name)
+            rows.append({"file": name, "label": str(digits.target[index]), "case": case})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder
 
 
-def case_accuracy(model, inputs: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
-    result = {}
-    for case, x in inputs.items():
-        found = ~np.isnan(x).any(axis=(1, 2))
-        probs = model.predict(np.nan_to_num(x)[..., None], batch_size=512, verbose=0)
-        result[case] = float(((np.asarray(probs).argmax(1) == labels) & found).mean())
-    return result
+def case_accuracy(model, folder: Path) -> dict[str, float]:
+    table, _ = read.read_folder(model, folder, "labels.csv", True, 0.5, lambda name, case: False)
+    return read.summarise(table)["by_case"]
 
 
 def measure() -> tuple[list[list], dict]:
     paths, _ = workspace("full", [])
-    inputs, labels = dev_inputs()
-    rows, records = [], {"digits": len(labels), "cases": list(CASES), "recipes": {}}
+    folder = dev_folder()
+    digits = len(pd.read_csv(folder / "labels.csv")) // len(CASES)
+    rows, records = [], {"digits": digits, "cases": list(CASES), "recipes": {}}
     for name, overrides in RECIPES.items():
         runs = []
         for seed in SEEDS:
             summary, _ = pipeline([*overrides, f"train.seed={seed}"], paths)
             model = models.load(Path(paths.model_file))
-            by_case = case_accuracy(model, inputs, labels)
+            by_case = case_accuracy(model, folder)
             runs.append({
                 "seed": seed, "train_s": summary["train_time_s"],
                 "val_accuracy": round(test_accuracy(model, paths, "val"), 4),

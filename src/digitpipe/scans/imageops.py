@@ -181,3 +181,10 @@ def components(mask: np.ndarray) -> Components:
         for r, dr, c, dc in zip(y, h, x, w, strict=True)
     ]
     return Components(labels, count - 1, boxes, area)
+
+
+def pieces_holding(light: np.ndarray, strong: np.ndarray) -> Components:
+    """The pieces of `light` that hold `strong` pixels (hysteresis): a stroke that turns lighter
+    midway stays one piece; paper grain and stains, holding no strong ink, drop out."""
+    pieces = components(light)
+    return pieces.keep(np.bincount(pieces.labels[strong], minlength=pieces.count + 1) > 0)

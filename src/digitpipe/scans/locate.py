@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from digitpipe.scans.imageops import components
+from digitpipe.scans.imageops import pieces_holding
 
 LOCATE_SIZE = 1024  # longest side of the copy the writing is searched on
 MARGIN = 0.4  # around the writing, as a share of its line height
@@ -38,9 +38,7 @@ def writing_box(gray: np.ndarray) -> tuple[slice, slice] | None:
     peak = float(np.percentile(ink, 99.95))
     # pieces of fainter ink that hold strong ink: a digit whose stroke turns light midway stays
     # one piece (as two short stubs it fell under half the tallest, and was cut off)
-    pieces = components(ink > 0.25 * peak)
-    strong = np.bincount(pieces.labels[ink > 0.5 * peak], minlength=pieces.count + 1) > 0
-    boxes = pieces.keep(strong).boxes
+    boxes = pieces_holding(ink > 0.25 * peak, ink > 0.5 * peak).boxes
     if not boxes:
         return None
     height, width = ink.shape

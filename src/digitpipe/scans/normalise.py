@@ -28,6 +28,7 @@ from digitpipe.scans.imageops import (
     mean_filter,
     otsu_threshold,
     pad_zeros,
+    pieces_holding,
     quantile,
     resized,
     rotated,
@@ -186,15 +187,6 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     return ink_pieces(ink).labels > 0
 
 
-def held_by_ink(light: np.ndarray, strong: np.ndarray) -> np.ndarray:
-    """The pieces of `light` that hold `strong` pixels (hysteresis): a faint stroke that thins
-    below the threshold midway stays whole; paper grain, holding no strong ink, stays out."""
-    pieces = components(light)
-    held = np.bincount(pieces.labels[strong], minlength=pieces.count + 1) > 0
-    held[0] = False
-    return held[pieces.labels]
-
-
 def ink_pieces(ink: np.ndarray) -> Components:
     """The ink mask's connected pieces (what ink_mask keeps), for segment to reuse."""
     peak = float(mean_filter(ink, 3).max())  # robust to single noisy pixels
@@ -205,7 +197,7 @@ def ink_pieces(ink: np.ndarray) -> Components:
     faint = scaled > 0.5 * threshold
     mask = scaled > threshold
     if peak < FAINT_INK:
-        mask = held_by_ink(scaled > FAINT_STROKE * threshold, mask)
+        mask = pieces_holding(scaled > FAINT_STROKE * threshold, mask).labels > 0
     mask = remove_rules(remove_form_boxes(mask, faint=faint), faint)
     mask = remove_lines_past_writing(remove_box_sides_at_edges(mask, faint))
     pieces = components(mask)

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-fast lint ui server params scans bench clean
+.PHONY: help install run exp test test-fast lint ui server params scans bench clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -25,6 +25,11 @@ install: $(STAMP)  ## create .venv and install the project with its tools
 
 run: install  ## the main job: dvc repro (prepare → train → evaluate → predict-scans → scan-benchmark)
 	$(BIN)/dvc repro
+
+exp: install  ## a DVC experiment, overrides checked before DVC starts: make exp S="model=lenet5 train.epochs=3"
+	@test -n "$(S)" || { echo 'error: make exp needs overrides, e.g. make exp S="train.epochs=3"' >&2; exit 2; }
+	@$(BIN)/python -m digitpipe.commands.params --check $(S)
+	$(BIN)/dvc exp run $(foreach s,$(S),-S '$(s)')
 
 test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra, PostgreSQL, Ray)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
@@ -54,4 +59,4 @@ bench: install  ## speed and memory benchmarks, not part of the tests (ARGS="--o
 	$(BIN)/python -m bench $(ARGS)
 
 clean:  ## remove outputs, sweeps, reports and prepared data
-	rm -rf outputs multirun reports data/prepared data/scan-benchmark
+	rm -rf outputs multirun reports data/prepared data/scan-benchmark dvc_plots

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from tests.helpers.project import copy_project, run, store, tiny_overrides
+from tests.helpers.project import BIN, copy_project, run, store, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,20 @@ CASES = [
     ("epochs-text", [*PARAMS, "train.epochs=five"], None, {}, "train.epochs"),
     ("batch-negative", [*PARAMS, "train.batch_size=-1"], None, {}, "train.batch_size=-1"),
     ("key-typo", [*PARAMS, "+train.epoch=3"], None, {}, "train.epoch"),
-    ("key-typo-no-plus", [*PARAMS, "train.epoch=3"], None, {}, "train.epoch"),
+    (
+        "key-typo-no-plus",
+        [*PARAMS, "train.epoch=3"],
+        None,
+        {},
+        "train.epoch (did you mean train.epochs?)",
+    ),
+    (
+        "group-typo",
+        [*PARAMS, "trian.epochs=3"],
+        None,
+        {},
+        "unknown key trian.epochs (did you mean train.epochs?)",
+    ),
     ("unknown-model", [*PARAMS, "model=foo"], None, {}, "model/foo"),
     ("train-limit", [*PARAMS, "data.train_limit=50"], None, {}, "data.train_limit=50"),
     ("precision", [*PARAMS, "train.mixed_precision=bf16"], None, {}, "train.mixed_precision"),
@@ -84,6 +97,7 @@ CASES = [
     ("warmup", [*PARAMS, "train.warmup_epochs=9"], None, {}, "train.warmup_epochs=9"),
     ("patience", [*PARAMS, "train.early_stopping_patience=0"], None, {}, "early_stopping"),
     ("no-layers", [*PARAMS, "model.layers=[]"], None, {}, "model.layers"),
+    ("stage-argument", [*TRAIN, "train.epochs=1"], None, {}, "a stage takes no arguments"),
     ("val-size", PREPARE, setter("data.val_size", 100000), {}, "data.val_size=100000"),
     ("no-model-section", TRAIN, drop("model"), {}, "missing key model"),
     ("invalid-yaml", TRAIN, "bad-yaml", {}, "not valid YAML at line"),
@@ -130,3 +144,25 @@ def test_a_mistake_is_one_line_and_loses_nothing(project, command, edit, env, ex
     assert snapshot(project) == before
     if env:
         assert seconds < 30  # MLflow's own short HTTP timeouts, not minutes of retries
+
+
+def test_make_exp_checks_its_overrides_before_dvc_removes_any_output(project, mnist_raw):
+    """DVC deletes a stage's outputs before running it: a bad value that only the stage caught
+    would cost the last trained model. `make exp` rejects it first, and runs a good one."""
+    make = ["make", "-s", "exp", f"VENV={BIN.parent}"]
+    before = snapshot(project)
+    done = run([*make, "S=train.epochs=-1"], project, check=False)
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("make: ***")]
+    assert done.returncode != 0
+    assert errors == ["error: config: train.epochs=-1 is invalid: must be >= 1"]
+    assert snapshot(project) == before
+
+    # DVC composes params.yaml from conf/ and -S only: the tiny data must be named again
+    tiny = " ".join(tiny_overrides(mnist_raw))
+    run([*make, f"S={tiny} scans.gallery_max=5 scans.min_confidence=0.5"], project)
+    params = OmegaConf.load(project / "params.yaml")
+    assert params.scans.gallery_max == 5 and params.scans.min_confidence == 0.5
+    assert (
+        snapshot(project)["files"]["outputs/train/model.keras"]
+        == (before["files"]["outputs/train/model.keras"])
+    )

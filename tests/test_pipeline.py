@@ -2,6 +2,7 @@
 user sees of it, one promise per test."""
 
 import json
+import shutil
 import time
 
 import pytest
@@ -209,6 +210,30 @@ def test_editing_an_imported_module_makes_dvc_status_name_the_stage(repro, modul
     finally:
         source.write_text(original)
     assert f"{stage}:" in status and f"src/digitpipe/{module}" in status, status
+
+
+def test_pictures_in_a_folder_elsewhere_are_read_again_when_one_is_added(
+    repro, mnist_raw, tmp_path
+):
+    """scans.dir may point outside the project; that folder is predict-scans' dependency, so
+    `dvc repro` notices a new picture in it (and nothing upstream runs again)."""
+    project = shutil.copytree(repro[0], tmp_path / "project", symlinks=True)
+    pictures = tmp_path / "my-pictures"
+    pictures.mkdir()
+    samples = sorted((REPO / "data" / "scans").glob("scan_*"))
+    shutil.copy(samples[0], pictures)
+    params = ["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)]
+    run([*params, f"scans.dir={pictures}"], project)
+
+    def read_rows() -> tuple[list[str], int]:
+        done = run(["dvc", "repro"], project)
+        ran = [line for line in done.stdout.splitlines() if line.startswith("Running stage")]
+        rows = (project / "outputs" / "scans" / "predictions.csv").read_text().splitlines()
+        return ran, len(rows) - 1
+
+    assert read_rows() == (["Running stage 'predict-scans':"], 1)
+    shutil.copy(samples[1], pictures)
+    assert read_rows() == (["Running stage 'predict-scans':"], 2)
 
 
 def test_bad_override_fails_with_one_line(project_copy):

@@ -7,6 +7,8 @@ key, a wrong type or a bad value fails as one line naming the key.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,10 @@ def _check(ok: bool, key: str, value: Any, rule: str) -> None:
         raise UserError(f"config: {key}={value!r} is invalid: {rule}")
 
 
+def _one_of(options: tuple[str, ...]) -> str:
+    return "must be one of " + ", ".join(options)
+
+
 def _check_values(cfg: DictConfig) -> None:
     """Value rules the type system cannot express."""
     d, t, s = cfg.data, cfg.train, cfg.scans
@@ -125,7 +131,7 @@ def _check_values(cfg: DictConfig) -> None:
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "must be >= 1")
     _check(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "must be > 0")
     _check(t.verbose in (0, 1, 2), "train.verbose", t.verbose, "0, 1 or 2")
-    _check(t.lr_schedule in LR_SCHEDULES, "train.lr_schedule", t.lr_schedule, f"{LR_SCHEDULES}")
+    _check(t.lr_schedule in LR_SCHEDULES, "train.lr_schedule", t.lr_schedule, _one_of(LR_SCHEDULES))
     _check(
         0 <= t.warmup_epochs < t.epochs,
         "train.warmup_epochs",
@@ -145,7 +151,7 @@ def _check_values(cfg: DictConfig) -> None:
         t.input_pipeline in INPUT_PIPELINES,
         "train.input_pipeline",
         t.input_pipeline,
-        f"{INPUT_PIPELINES}",
+        _one_of(INPUT_PIPELINES),
     )
     a = t.augment
     for key in ("thickness", "elastic", "blur", "low_resolution", "flagged_ones"):
@@ -166,7 +172,12 @@ def _check_values(cfg: DictConfig) -> None:
         value = d[key]
         _check(value is None or value >= 100, f"data.{key}", value, "null or >= 100")
     if d.train_limit is not None:
-        _check(d.val_size < d.train_limit, "data.val_size", d.val_size, "< data.train_limit")
+        _check(
+            d.val_size < d.train_limit,
+            "data.val_size",
+            d.val_size,
+            f"must be smaller than data.train_limit={d.train_limit} (validation comes out of it)",
+        )
     _check(s.gallery_max >= 1, "scans.gallery_max", s.gallery_max, "must be >= 1")
     _check(0 <= s.min_confidence <= 1, "scans.min_confidence", s.min_confidence, "in [0, 1]")
     _check(s.benchmark.per_case >= 1, "scans.benchmark.per_case", s.benchmark.per_case, ">= 1")
@@ -175,7 +186,10 @@ def _check_values(cfg: DictConfig) -> None:
     for i, layer in enumerate(cfg.model.layers):
         _check("type" in layer, f"model.layers[{i}]", dict(layer), "needs a 'type' (a Keras layer)")
     _check(
-        t.mixed_precision in PRECISIONS, "train.mixed_precision", t.mixed_precision, f"{PRECISIONS}"
+        t.mixed_precision in PRECISIONS,
+        "train.mixed_precision",
+        t.mixed_precision,
+        _one_of(PRECISIONS),
     )
 
 
@@ -221,12 +235,29 @@ def compose(conf_dir: Path, overrides: list[str] | None = None) -> DictConfig:
         with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
             raw = hydra_compose(config_name="config", overrides=overrides or [])
     except HydraException as exc:
-        raise UserError(f"config: {one_line_hydra_error(exc)}") from None
+        raise UserError(f"config: {one_line_hydra_error(exc, conf_dir)}") from None
     return validate(raw)
 
 
-def one_line_hydra_error(exc: Exception) -> str:
-    """Hydra's multi-line messages ('Could not find X / Available options ...') as one line."""
+def known_keys(conf_dir: Path) -> list[str]:
+    """Every dotted key of the default config (list items left out): what a typo is matched to."""
+    raw = OmegaConf.create()
+    for group in conf_dir.iterdir():
+        default = group / "default.yaml" if group.is_dir() else None
+        if default is not None and default.is_file():
+            raw[group.name] = OmegaConf.load(default)
+    keys = [key for key in flatten(raw) if not any(part.isdigit() for part in key.split("."))]
+    return keys + [key.rsplit(".", 1)[0] for key in keys if "." in key]
+
+
+def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
+    """Hydra's multi-line messages ('Could not find X / Available options ...') as one line; an
+    unknown key is named as such, with the closest known key when `conf_dir` is given."""
+    unknown = re.match(r"Could not override '([^']+)'", str(exc))
+    if unknown and "is not in struct" in f"{exc} {exc.__cause__}":
+        key = unknown.group(1)
+        close = difflib.get_close_matches(key, known_keys(conf_dir), n=1) if conf_dir else []
+        return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     lines = lines[: next((i for i, x in enumerate(lines) if x.startswith("Config search")), None)]
     at = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)

@@ -1,9 +1,12 @@
 """Write params.yaml = conf/ composed, with DVC's own composition (the same as `dvc exp run`).
 
     python -m digitpipe.commands.params [override ...]   e.g. model=seed_lab_cnn train.epochs=3
+    python -m digitpipe.commands.params --check [override ...]   validate only, write nothing
 
 The composed config is validated first and replaces params.yaml atomically: a rejected override
-leaves the previous params.yaml as it was.
+leaves the previous params.yaml as it was. `make exp` checks its overrides this way before DVC
+starts (DVC removes a stage's outputs before running it, so a bad value found by the stage
+itself would cost them).
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from digitpipe.config import load_params, one_line_hydra_error
+from omegaconf import OmegaConf
+
+from digitpipe.config import one_line_hydra_error, validate
 from digitpipe.errors import UserError, cli
 from digitpipe.paths import Paths
 
 
-def write(paths: Paths, overrides: list[str]) -> None:
+def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
     from dvc.utils.hydra import compose_and_dump
     from hydra.errors import HydraException
 
@@ -27,16 +32,22 @@ def write(paths: Paths, overrides: list[str]) -> None:
         try:
             compose_and_dump(draft, str(paths.conf_dir), None, "config", "", overrides)
         except HydraException as exc:
-            raise UserError(f"config: {one_line_hydra_error(exc)}") from None
-        load_params(draft)  # validate before anything replaces the real file
-        draft.replace(target)
+            raise UserError(f"config: {one_line_hydra_error(exc, paths.conf_dir)}") from None
+        validate(OmegaConf.load(draft))  # before anything replaces the real file
+        if not check_only:
+            draft.replace(target)
 
 
 @cli
 def main() -> None:
+    args = sys.argv[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return
+    check_only = bool(args) and args[0] == "--check"
     paths = Paths.here()
-    write(paths, sys.argv[1:])
-    print(f"wrote {paths.params_file}")
+    write(paths, args[check_only:], check_only)
+    print("config is valid" if check_only else f"wrote {paths.params_file}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ reads the same list, so both run the same stages in the same order.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,11 @@ def run_stage(run: Callable[[DictConfig, Paths], Any]) -> None:
 
     @cli
     def main() -> None:
+        if len(sys.argv) > 1:  # an override here would be silently ignored: refuse it
+            raise UserError(
+                f"{' '.join(sys.argv[1:])}: a stage takes no arguments, it reads params.yaml "
+                "(set values with `make params ARGS=...` or `make exp S=...`)"
+            )
         paths = Paths.here()
         run(load_params(paths.params_file), paths)
 

@@ -115,6 +115,13 @@ CASES = [
         {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"},
         "http://127.0.0.1:1 is not usable",
     ),
+    (
+        "ensemble-file",
+        ["python", "-m", "digitpipe.commands.ensemble", "--models", "a.keras", "b.keras"],
+        None,
+        {},
+        "--models: a.keras: no such file",
+    ),
     ("no-experiment", [*COMPARE, "--experiment", "nope"], None, {}, "no experiment named 'nope'"),
     ("no-sweep", [*COMPARE, "--sweep", "nope"], None, {}, "no evaluated runs found"),
 ]

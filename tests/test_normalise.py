@@ -106,11 +106,18 @@ def test_exif_orientation_is_honoured(tmp_path):
     assert normalise.load_gray(tmp_path / "seven.jpg").shape == (160, 120)
 
 
-@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00"])
-def test_unreadable_files_raise_scan_error(tmp_path, content):
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"not an image at all", "not a readable image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image"),
+    ],
+)
+def test_unreadable_files_raise_scan_error(tmp_path, content, reason):
     path = tmp_path / "broken.png"
     path.write_bytes(content)
-    with pytest.raises(normalise.ScanError, match="not a readable image"):
+    with pytest.raises(normalise.ScanError, match=reason):
         normalise.load_gray(path)
 
 

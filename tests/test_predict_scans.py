@@ -25,6 +25,8 @@ def workspace(tmp_path):
     (scans / "broken.png").write_bytes(b"this is not a png")
     (scans / "empty.jpg").write_bytes(b"")
     (scans / "notes.txt").write_text("not an image extension: ignored")
+    with (scans / "labels.csv").open("a") as labels:
+        labels.write("gone.png,5\n")  # labelled, but not in the folder
     paths = Paths(workspace=tmp_path, root=tmp_path)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -40,16 +42,21 @@ def workspace(tmp_path):
     return cfg, paths
 
 
-def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace):
+def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace, capsys):
     cfg, paths = workspace
     summary = predict_scans.run(cfg, paths)
+    said = capsys.readouterr().out
+    assert "predict-scans: 1 file(s) not a picture by its name, skipped: notes.txt" in said
+    assert "predict-scans: 1 file(s) in labels.csv but not in the folder: gone.png" in said
     table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
     labels = pd.read_csv(REPO / "data" / "scans" / "labels.csv")
     assert list(table.columns) == [f.name for f in dataclasses.fields(read.Reading)]
     assert len(table) == len(labels) + 2  # notes.txt is not an image
     errors = table[table["error"] != ""]
     assert set(errors["file"]) == {"broken.png", "empty.jpg"}
-    assert all("not a readable image" in e for e in errors["error"])
+    reasons = dict(zip(errors["file"], errors["error"], strict=True))
+    assert reasons["empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["broken.png"].startswith("not a readable image")
     good = table[table["error"] == ""]
     assert good["prediction"].astype(int).between(0, 9).all()
     assert good["label"].astype(int).tolist() == labels["label"].tolist()

@@ -28,7 +28,10 @@ from digitpipe.stages.evaluate import score
 
 def load_member(cfg, paths: Paths, uri: str) -> keras.Model:
     if Path(uri).suffix == ".keras":
-        return models.load(paths.resolve_user_path(uri))
+        path = paths.resolve_user_path(uri)
+        if not path.is_file():
+            raise UserError(f"--models: {uri}: no such file")
+        return models.load(path)
     return tracking.load_keras_model(cfg, paths, uri, key="--models")
 
 
@@ -45,7 +48,11 @@ def average(members: list[keras.Model]) -> keras.Model:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     chosen = parser.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--models", nargs="+", help="model URIs (models:/..., runs:/...) or .keras")
     chosen.add_argument("--top", type=int, help="the N best registered versions by validation")
@@ -60,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     tracking.configure(cfg, paths)
     uris = args.models or tracking.best_versions(registered, args.top)
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
-        raise UserError(f"--top {args.top}: only {len(uris)} evaluated versions of {registered!r}")
+        found = f"{len(uris)} evaluated version" + ("" if len(uris) == 1 else "s")
+        raise UserError(f"--top {args.top}: only {found} of {registered!r}")
     ensemble = average([load_member(cfg, paths, uri) for uri in uris])
     (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
     if not len(y_val):

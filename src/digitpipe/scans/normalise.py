@@ -83,6 +83,8 @@ def load_gray_noted(path: Path, longest: int = WORK_SIZE) -> tuple[np.ndarray, s
     if path.suffix.lower() in HEIF_SUFFIXES:
         pillow_reads_heif()
     try:
+        if path.stat().st_size == 0:
+            raise ScanError("empty file (0 bytes)")
         with Image.open(path) as image:
             frames = getattr(image, "n_frames", 1)
             image.seek(0)
@@ -95,6 +97,8 @@ def load_gray_noted(path: Path, longest: int = WORK_SIZE) -> tuple[np.ndarray, s
         raise ScanError(
             "image too large to decode safely (Pillow's decompression-bomb limit)"
         ) from None
+    except ScanError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScanError(f"not a readable image: {reason}") from None

@@ -177,12 +177,14 @@ def read_folder(
     min_confidence: float,
     gallery_pick: Callable[[str, str], bool],
     pool: Executor | None = None,
+    stage: str = "predict-scans",
 ) -> tuple[pd.DataFrame, list[GalleryItem]]:
     """Every picture of `folder` read by `model`: (predictions table, gallery items for the
     pictures that `gallery_pick(file, case)` wants). Normalised in `pool` (see `workers`) when
-    given, while the model predicts the chunk before."""
+    given, while the model predicts the chunk before. `stage` names the progress lines."""
     files = list_images(folder)
     labels = read_labels(folder, labels_file)
+    report_unread(folder, files, labels, labels_file, stage)
     rows: list[Reading] = []
     gallery: list[GalleryItem] = []
     chunks = [files[start : start + CHUNK] for start in range(0, len(files), CHUNK)]
@@ -210,9 +212,27 @@ def read_folder(
                 gallery.append(GalleryItem(picture.thumbnail, shown, row.caption()))
         if len(files) > CHUNK:
             done = min((index + 1) * CHUNK, len(files))
-            print(f"predict-scans: {done}/{len(files)} images")
+            print(f"{stage}: {done}/{len(files)} images")
     table = pd.DataFrame([asdict(r) for r in rows]).astype({"correct": "boolean"})
     return table, gallery
+
+
+def report_unread(
+    folder: Path, files: list[Path], labels: dict, labels_file: str | None, stage: str
+) -> None:
+    """Say what will not be read: files without a picture's name, labels of absent files."""
+    pictures = {p.relative_to(folder).as_posix() for p in files}
+    others = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES and p.name != labels_file
+    )
+    absent = sorted(set(labels) - pictures)
+    for what, names in (("not a picture by its name, skipped", others),
+                        (f"in {labels_file} but not in the folder", absent)):  # fmt: skip
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            print(f"{stage}: {len(names)} file(s) {what}: {', '.join(names[:3])}{more}")
 
 
 def summarise(table: pd.DataFrame) -> dict:

@@ -77,7 +77,8 @@ def log_results(
         tracking.log_metrics(metrics)
         tracking.log_files(*files, folder=folder)
     print(
-        f"{stage}: not this pipeline's own scans or model: logged to MLflow run {run.info.run_id}"
+        f"{stage}: another folder or model than the pipeline run's, so logged to a run of its "
+        f"own: MLflow run {run.info.run_id}"
     )
 
 

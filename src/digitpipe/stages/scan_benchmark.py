@@ -36,7 +36,7 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     model = predict_scans.load_model(cfg, paths)
     table, gallery = read.read_folder(
         model, folder, "labels.csv", s.split_digits, s.min_confidence,
-        gallery_pick=read.FewPerCase(GALLERY_PER_CASE),
+        gallery_pick=read.FewPerCase(GALLERY_PER_CASE), stage="scan-benchmark",
     )  # fmt: skip
     summary = read.summarise(table)
     naive = naive_accuracy(model, folder, labels)
@@ -58,9 +58,11 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     keys = ("scans.benchmark.dir", "scans.benchmark.per_case", "scans.benchmark.seed")
     keys += ("scans.split_digits", "scans.min_confidence")
     predict_scans.log_results(cfg, paths, "scan-benchmark", keys, metrics, files)
-    print("scan-benchmark: case      pipeline  naive")
+    print("scan-benchmark: case         pipeline   naive")
     for case, value in summary.get("by_case", {}).items():
-        print(f"scan-benchmark: {case:9s} {value:8.1%}  {naive.get(case, 0):5.1%}")
+        print(f"scan-benchmark: {case:12s} {value:8.1%}  {naive.get(case, 0):6.1%}")
+    overall = f"{summary.get('accuracy', 0):8.1%}  {summary['naive_accuracy']:6.1%}"
+    print(f"scan-benchmark: {'all ' + str(summary['images']):12s} {overall}")
     return summary
 
 

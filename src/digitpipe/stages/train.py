@@ -230,8 +230,9 @@ def fit(cfg: DictConfig, paths: Paths, model: keras.Model, data: dict, resuming:
     if resuming:
         trim_history(paths, t)
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
+    epochs = f"{t.epochs} epoch" + ("" if t.epochs == 1 else "s")
     print(
-        f"train: {cfg.model.name}, {len(y_train)} images, {t.epochs} epochs, batch {t.batch_size}, "
+        f"train: {cfg.model.name}, {len(y_train)} images, {epochs}, batch {t.batch_size}, "
         f"{model.count_params():,} params{', resuming' if resuming else ''}"
     )
     model.fit(

@@ -8,6 +8,7 @@ tracking server gets MLflow's own short timeouts, so an unreachable URI fails in
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -104,6 +105,8 @@ def configure(cfg: DictConfig, paths: Paths) -> str:
     """Point MLflow at the store (creating/migrating it once) and return the experiment id."""
     import mlflow
 
+    # "Creating initial MLflow database tables..." on every new store: MLflow's news, not ours
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     paths.locks_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(cfg, paths)
     if local_database(uri) is None:

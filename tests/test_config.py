@@ -6,6 +6,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
+from digitpipe.commands.sweep import check_overrides
 from digitpipe.config import compose, flatten, load_params, run_name, validate
 from digitpipe.errors import UserError
 from tests.helpers.project import REPO
@@ -152,3 +153,38 @@ def test_optimizer_options_reach_the_keras_optimizer():
         compose(REPO / "conf", ["experiment=fast", "train.optimizer=sgd"]), train_images=1000
     )
     assert type(getattr(sgd.optimizer, "inner_optimizer", sgd.optimizer)).__name__ == "SGD"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-m", "model=seed_blog_cnn,seed_lab_cnn", "train.epochs=5,10"],
+        ["-m", "model=glob(*)"],
+        ["-m", "model=lenet5,keras_convnet", "train.epochs=2,4", "hydra/launcher=joblib",
+         "hydra.launcher.n_jobs=2"],
+        ["-m", "hparams_search=digitnet_optuna", "train.learning_rate=interval(0.001,0.01)"],
+    ],
+)  # fmt: skip
+def test_the_readme_sweeps_pass_the_sweep_check(argv):
+    check_overrides(argv, REPO / "conf")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-m", "model=lenet5,seed_lab_cnn", "train.epoch=1"],
+         "unknown key train.epoch (did you mean train.epochs?)"),
+        (["-m", "model=lenet5,fooo"], "Could not find 'model/fooo'"),
+        (["-m", "train.epochs=1,-2"], "train.epochs=-2 is invalid"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_anywhere_in_a_sweep_is_one_line_before_hydra_starts(tmp_path, argv, expected):
+    done = subprocess.run(
+        [sys.executable, "-m", "digitpipe.commands.sweep", *argv],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: config: ")
+    assert expected in lines[0]
+    assert not (tmp_path / "multirun").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from digitpipe import tracking
-from digitpipe.config import validate
+from digitpipe.config import compose, one_line_hydra_error, validate
 from digitpipe.errors import UserError
 from digitpipe.paths import Paths
 from digitpipe.stages import pipeline, stage_function
@@ -32,6 +33,7 @@ OmegaConf.register_new_resolver("pid", os.getpid, replace=True, use_cache=True)
 # that differ only in words with digits ("job 0 (...): skipped" and "job 2 (...): skipped")
 # into one. Read by ray when the launcher first imports it, after this module.
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+HYDRA_CONF = Path(__file__).resolve().parents[3] / "conf"  # what @hydra.main's config_path names
 
 
 def data_key(cfg: DictConfig) -> str:
@@ -70,6 +72,34 @@ def finished_before(paths: Paths) -> dict | None:
     return None
 
 
+def check_overrides(argv: list[str], conf_dir: Path) -> None:
+    """Compose and validate every value the sweep will use before Hydra starts, so that a typo
+    or a bad value is one line (Hydra reports them in several). Hydra's own settings, the
+    Optuna search space and glob() sweeps are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    ours = [a for a in argv if "=" in a and not a.startswith("-")]
+    ours = [a for a in ours if not a.lstrip("+~").startswith(("hydra", "hparams_search"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(ours)
+    except HydraException as exc:
+        raise UserError(f"config: {one_line_hydra_error(exc)}") from None
+    fixed, swept = [], []
+    for override in parsed:
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+            continue
+        try:
+            values = list(override.sweep_string_iterator())
+        except HydraException:
+            continue  # glob(), interval(): expanded by Hydra or searched by Optuna
+        key = override.input_line.split("=", 1)[0]
+        swept += [f"{key}={value}" for value in values]
+    for one in swept or [None]:  # each swept value once, beside every fixed override
+        compose(conf_dir, fixed + ([one] if one else []))
+
+
 @hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")
 def main(raw: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
@@ -97,4 +127,8 @@ def main(raw: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    try:
+        check_overrides(sys.argv[1:], HYDRA_CONF)
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
     main()

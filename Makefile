@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run exp test test-fast lint ui server params scans bench clean
+.PHONY: help install run exp exps test test-fast lint ui server params scans bench clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -30,6 +30,9 @@ exp: install  ## a DVC experiment, overrides checked before DVC starts: make exp
 	@test -n "$(S)" || { echo 'error: make exp needs overrides, e.g. make exp S="train.epochs=3"' >&2; exit 2; }
 	@$(BIN)/python -m digitpipe.commands.params --check $(S)
 	$(BIN)/dvc exp run $(foreach s,$(S),-S '$(s)')
+
+exps: install  ## the experiments side by side: model, epochs, training s, validation, test, scans
+	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|train_time_s|best_val_accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'
 
 test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra, PostgreSQL, Ray)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

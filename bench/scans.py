@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import time
@@ -31,7 +32,7 @@ def workspace_with_model(folder) -> Paths:
     keras.utils.set_random_seed(0)
     paths.model_file.parent.mkdir(parents=True, exist_ok=True)
     models.build(cfg.model).save(paths.model_file)
-    (paths.workspace / "dvc.yaml").write_text("stages: {}\n")
+    shutil.copy(REPO / "dvc.yaml", paths.workspace / "dvc.yaml")  # the stages train tracks
     (paths.workspace / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
     return paths
 
@@ -158,7 +159,7 @@ def train_peak_rss() -> tuple[list[list], dict]:
     from digitpipe.stages import prepare
 
     prepare.run(cfg, paths)
-    (paths.workspace / "dvc.yaml").write_text("stages: {}\n")
+    shutil.copy(REPO / "dvc.yaml", paths.workspace / "dvc.yaml")  # the stages train tracks
     (paths.workspace / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
     rss = peak_rss_mib(["python", "-m", "digitpipe.stages.train"], paths.workspace)
     subprocess.run(["true"], env=env())

@@ -324,6 +324,7 @@ def test_digits_written_touching_are_cut_apart_and_offered_whole_too(number, see
     alone, _ = normalise.digit_inputs(apart)
     assert len(cut) == len(alone) == len(number)
     assert [(w.first, w.count) for w in wholes] == [(0, len(number))]
+    assert wholes[0].aspect > 0.5 * len(number)  # its width over its height, for the reader
     assert min(iou(a, b) for a, b in zip(cut, alone, strict=True)) > 0.6
 
 
@@ -345,6 +346,18 @@ def test_a_cut_is_kept_only_where_its_digits_read_surer_than_the_whole():
         undone = picture()
         assert taken_cuts(undone, list(sure_parts), [whole]) == [(4, 0.99), whole]
         assert [float(x[0, 0]) for x in undone.inputs] == [0.0, 9.0]
+
+
+def test_a_blob_far_wider_than_tall_stays_cut_however_surely_it_reads_whole():
+    """Squeezed into one 20x20 box, three touching digits ("166") read as a 4 at 1.00; a blob
+    1.6 times wider than tall is digits (no MNIST test digit drawn alone comes near: 1.51)."""
+    from digitpipe.scans.read import ONE_DIGIT_ASPECT, taken_cuts
+
+    parts = [(1, 0.7), (6, 1.0), (6, 1.0)]
+    for aspect, expected in [(ONE_DIGIT_ASPECT + 0.1, parts), (ONE_DIGIT_ASPECT - 0.1, [(4, 1.0)])]:
+        whole = normalise.Whole(first=0, count=3, input=np.zeros((28, 28)), aspect=aspect)
+        picture = normalise.Picture(inputs=[np.zeros((28, 28))] * 3, wholes=[whole])
+        assert taken_cuts(picture, list(parts), [(4, 1.0)]) == expected
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 2), (2, 2), (3, 4)])

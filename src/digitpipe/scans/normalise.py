@@ -310,8 +310,10 @@ def digit_inputs(gray: np.ndarray, split: bool = True) -> tuple[list[np.ndarray]
     wholes: list[Whole] = []
     for blob in blobs:
         if len(blob) > 1:
-            whole = fit_to_mnist(ink, np.logical_or.reduce(blob)).astype(np.float32)
-            wholes.append(Whole(len(inputs), len(blob), whole))
+            union = np.logical_or.reduce(blob)
+            whole = fit_to_mnist(ink, union).astype(np.float32)
+            height, width = (np.ptp(np.flatnonzero(union.any(axis))) + 1 for axis in (1, 0))
+            wholes.append(Whole(len(inputs), len(blob), whole, width / height))
         inputs += [fit_to_mnist(ink, part).astype(np.float32) for part in blob]
     return inputs, wholes
 
@@ -349,6 +351,7 @@ class Whole:
     first: int
     count: int
     input: np.ndarray
+    aspect: float = 1.0  # the blob's width over its height
 
 
 @dataclass

@@ -241,11 +241,11 @@ def compose(conf_dir: Path, overrides: list[str] | None = None) -> DictConfig:
 
 def known_keys(conf_dir: Path) -> list[str]:
     """Every dotted key of the default config (list items left out): what a typo is matched to."""
-    raw = OmegaConf.create()
-    for group in conf_dir.iterdir():
-        default = group / "default.yaml" if group.is_dir() else None
-        if default is not None and default.is_file():
-            raw[group.name] = OmegaConf.load(default)
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+        raw = hydra_compose(config_name="config")
     keys = [key for key in flatten(raw) if not any(part.isdigit() for part in key.split("."))]
     return keys + [key.rsplit(".", 1)[0] for key in keys if "." in key]
 

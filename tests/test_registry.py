@@ -29,3 +29,18 @@ def test_no_versions_no_champion(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
     MlflowClient().create_registered_model("empty")
     assert settle_champion("empty") is None
+
+
+def test_a_tie_keeps_the_champion_and_the_first_registered_of_tied_challengers(tmp_path):
+    """The alias moves only to a version that beats the champion; equal is not better."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    client = MlflowClient()
+    client.create_registered_model("digits")
+    for k in range(3):  # three runs, same validation accuracy and size
+        source = tmp_path / f"model-{k}"
+        source.mkdir()
+        tags = {"val_accuracy": "0.832000", "params": "500", "test_accuracy": "0.8"}
+        client.create_model_version("digits", source.as_uri(), tags=tags)
+    assert settle_champion("digits") == "1"  # no champion yet: the first of the tied
+    client.set_registered_model_alias("digits", CHAMPION, "2")
+    assert settle_champion("digits") == "2"  # a tie leaves the champion where it is

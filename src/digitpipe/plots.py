@@ -130,11 +130,18 @@ def scan_gallery(items: Sequence, path: Path, title: str, cols: int = 4) -> Path
     return _save(_mosaic(cells, captions, title, cols, caption_lines=2, scale=1.9), path)
 
 
+def chosen_per_epochs(table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and epochs, the run with the best validation accuracy (test accuracy is
+    reported, never chosen by). Ensembles, which train no epochs, are left out."""
+    trained = table[table["epochs"] >= 1].fillna({"val_accuracy": -1.0})
+    picked = trained.groupby(["architecture", "epochs"])["val_accuracy"].idxmax()
+    return trained.loc[picked].sort_values("epochs")
+
+
 def accuracy_vs_epochs(table: pd.DataFrame, path: Path) -> Path:
-    """Test accuracy against epochs, one line per architecture (best run per point)."""
+    """Test accuracy against epochs, one line per architecture (see `chosen_per_epochs`)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    best = table.groupby(["architecture", "epochs"], as_index=False)["test_accuracy"].max()
-    for name, group in best.groupby("architecture"):
+    for name, group in chosen_per_epochs(table).groupby("architecture"):
         ax.plot(group["epochs"], group["test_accuracy"] * 100, marker="o", label=name)
     ax.set(xlabel="epochs", ylabel="test accuracy (%)", title="Test accuracy vs epochs")
     ax.grid(alpha=0.3)
@@ -143,19 +150,21 @@ def accuracy_vs_epochs(table: pd.DataFrame, path: Path) -> Path:
 
 
 def accuracy_vs_time(table: pd.DataFrame, path: Path) -> Path:
-    """Test accuracy against training time; the best run is ringed."""
+    """Test accuracy against training time; the best trained run is ringed (an ensemble has no
+    training time of its own)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    table = table[table["train_time_s"].notna()]
     for name, group in table.groupby("architecture"):
         ax.scatter(group["train_time_s"], group["test_accuracy"] * 100, label=name)
-    top = table.iloc[0]
-    ax.scatter(
-        [top["train_time_s"]],
-        [top["test_accuracy"] * 100],
-        s=200,
-        facecolors="none",
-        edgecolors="red",
-        label="best",
-    )
+    for _, top in table.head(1).iterrows():
+        ax.scatter(
+            [top["train_time_s"]],
+            [top["test_accuracy"] * 100],
+            s=200,
+            facecolors="none",
+            edgecolors="red",
+            label="best",
+        )
     ax.set(xlabel="training time (s)", ylabel="test accuracy (%)", title="Accuracy vs time")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -88,7 +88,8 @@ def write_report(table: pd.DataFrame, out, title: str) -> list:
     out.mkdir(parents=True, exist_ok=True)
     best = table.iloc[0]
     summary = (
-        f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epochs: "
+        f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epoch"
+        f"{'' if best['epochs'] == 1 else 's'}: "
         f"{best['val_accuracy']:.2%} validation accuracy, "
         f"{best['test_accuracy']:.2%} test accuracy (run {best['run_id']}).\n\n"
     )

@@ -64,10 +64,20 @@ def settle_champion(name: str) -> str | None:
     scored = [v for v in versions if "val_accuracy" in v.tags]
     if not scored:
         return None
-    best = max(scored, key=lambda v: score(v.tags))
-    if CHAMPION not in (best.aliases or []):
+    current = champion_version(client, name)
+    # a tie does not beat the champion; among tied challengers the first registered wins
+    best = max(scored, key=lambda v: (score(v.tags), str(v.version) == current, -int(v.version)))
+    if str(best.version) != current:
         retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, best.version)
     return str(best.version)
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    """The version the alias points at (search results do not carry aliases), or None."""
+    try:
+        return str(retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        return None
 
 
 def best_versions(name: str, top: int) -> list[str]:
@@ -75,4 +85,6 @@ def best_versions(name: str, top: int) -> list[str]:
     then fewer parameters): the members an ensemble is built from."""
     versions = retry_when_locked(MlflowClient().search_model_versions)(f"name = '{name}'")
     ranked = sorted((v for v in versions if "val_accuracy" in v.tags), key=lambda v: score(v.tags))
+    one_per_run = {v.tags.get("run_id") or v.version: v for v in ranked}  # a run registered twice
+    ranked = sorted(one_per_run.values(), key=lambda v: score(v.tags))
     return [f"models:/{name}/{v.version}" for v in ranked[::-1][:top]]

@@ -44,3 +44,30 @@ def test_a_tie_keeps_the_champion_and_the_first_registered_of_tied_challengers(t
     assert settle_champion("digits") == "1"  # no champion yet: the first of the tied
     client.set_registered_model_alias("digits", CHAMPION, "2")
     assert settle_champion("digits") == "2"  # a tie leaves the champion where it is
+
+
+def test_a_dataset_another_job_logged_first_is_linked_not_a_crash(tmp_path, monkeypatch):
+    """Two parallel jobs of a sweep on a team server both insert the same MNIST split; the
+    loser got PostgreSQL's duplicate key. Its retry finds the row and links it to its run."""
+    import numpy as np
+
+    from digitpipe.tracking import runs
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    real, calls = mlflow.log_input, []
+
+    def first_loses(dataset, context=None):
+        calls.append(context)
+        if len(calls) == 1:
+            raise mlflow.exceptions.MlflowException(
+                'duplicate key value violates unique constraint "dataset_pk"'
+            )
+        return real(dataset, context=context)
+
+    monkeypatch.setattr(mlflow, "log_input", first_loses)
+    dataset = mlflow.data.from_numpy(np.zeros((4, 2)), source="mnist-val.npz", name="mnist-val")
+    with mlflow.start_run() as run:
+        runs.log_input_raced(dataset, "validation")
+    logged = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    assert calls == ["validation", "validation"]
+    assert [d.dataset.name for d in logged] == ["mnist-val"]

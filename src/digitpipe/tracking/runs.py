@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -221,4 +222,17 @@ def log_datasets(prepared_dir: Path) -> None:
                 name=f"mnist-{split}",
                 digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],  # the whole file
             )
-        retry_when_locked(mlflow.log_input)(dataset, context=context)
+        log_input_raced(dataset, context)
+
+
+def log_input_raced(dataset, context: str, attempts: int = 3) -> None:
+    """mlflow.log_input, once more when a parallel job inserted the same dataset row first
+    (PostgreSQL: duplicate key; SQLite: UNIQUE constraint): the retry finds it and links it."""
+    for attempt in range(attempts):
+        try:
+            return retry_when_locked(mlflow.log_input)(dataset, context=context)
+        except Exception as exc:  # MlflowException (server) or sqlalchemy IntegrityError
+            clash = "duplicate key value" in str(exc) or "UNIQUE constraint failed" in str(exc)
+            if not clash or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)

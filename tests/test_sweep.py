@@ -88,6 +88,17 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     assert list((tmp_path / "artifacts").rglob("confusion_matrix.png"))
     assert not list((project_copy / "mlruns").rglob("confusion_matrix.png"))
 
+    # relaunched into its folder with other values, the sweep refuses rather than pass the
+    # finished jobs' results off as the new values'
+    other = [
+        "python", "-m", "digitpipe.commands.sweep", "-m", *tiny_overrides(mnist_raw),
+        "model=seed_blog_cnn,seed_lab_cnn", "train.epochs=3,4", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    refused = run(other, project_copy, env=env, check=False)
+    assert refused.returncode != 0
+    assert "/0: this job ran train.epochs=1, not train.epochs=3: resume" in refused.stderr
+    assert len(client.search_runs([experiment.experiment_id], "tags.architecture != ''")) == 4
+
     # the comparison report ranks them and lands on the parent run
     report = run(
         ["python", "-m", "digitpipe.commands.compare", "--sweep", sweep_id], project_copy, env=env

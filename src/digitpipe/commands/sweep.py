@@ -57,15 +57,25 @@ def run_pipeline(
     return results
 
 
-def finished_before(paths: Paths) -> dict | None:
+def finished_before(paths: Paths, overrides: str) -> dict | None:
     """A job whose pipeline run already FINISHED (a resumed sweep): its summary, else None.
     A recorded run that did not finish, and that train will not resume from a backup, is
-    marked superseded: the job starts over in a new run."""
+    marked superseded: the job starts over in a new run. A finished job of other overrides
+    (the sweep relaunched with other values into its folder) is refused: its results would
+    pass for these."""
     if not paths.run_file.is_file():
         return None
     run_id = tracking.read_run_file(paths)["run_id"]
     summary = paths.train_dir / "summary.json"
-    if tracking.finished_run(run_id) and summary.is_file():
+    tags = tracking.finished_run(run_id)
+    if tags is not None and tags.get("hydra_overrides", overrides) != overrides:
+        ran, asked = set(tags["hydra_overrides"].split(",")), set(overrides.split(","))
+        raise UserError(
+            f"{paths.workspace}: this job ran {','.join(sorted(ran - asked))}, not "
+            f"{','.join(sorted(asked - ran))}: resume a sweep with its own values, or start a "
+            "new one (no hydra.sweep.dir)"
+        )
+    if tags is not None and summary.is_file():
         return json.loads(summary.read_text())
     if not (paths.backup_dir / "run.json").is_file():
         tracking.supersede(run_id)
@@ -116,7 +126,7 @@ def main(raw: DictConfig) -> float:
                 raise UserError(f"{job_dir.parent}: no MLflow parent run recorded for this sweep")
             parent = sweep["run_id"]
             tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
-            if (done := finished_before(paths)) is not None:
+            if (done := finished_before(paths, tags["hydra_overrides"])) is not None:
                 print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
                 return done.get("best_val_accuracy", float("nan"))
         summary = run_pipeline(cfg, paths, tags=tags, parent=parent)["train"]

@@ -86,12 +86,13 @@ def supersede(run_id: str) -> None:
     retry_when_locked(client.set_terminated)(run_id, "KILLED")
 
 
-def finished_run(run_id: str) -> bool:
-    """Whether a recorded pipeline run has FINISHED (all its stages done)."""
+def finished_run(run_id: str) -> dict[str, str] | None:
+    """The tags of a recorded pipeline run that has FINISHED (all its stages done), else None."""
     try:
-        return MlflowClient().get_run(run_id).info.status == "FINISHED"
+        run = MlflowClient().get_run(run_id)
     except mlflow.exceptions.MlflowException:
-        return False
+        return None
+    return dict(run.data.tags) if run.info.status == "FINISHED" else None
 
 
 def find_runs(experiment_name: str, sweep_id: str | None = None) -> list:

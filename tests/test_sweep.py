@@ -139,6 +139,12 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         env=env,
     )
     assert "predict-scans: 30 images, 0 errors" in scans.stdout
+    # the alias read as the version it pointed at: DVC sees only the alias, the results say which
+    assert f"(model models:/digit-classifier/{champion.version})" in scans.stdout
+    scans_metrics = json.loads(
+        (project_copy / "champ" / "outputs" / "scans" / "metrics.json").read_text()
+    )
+    assert scans_metrics["scans"]["model"] == f"models:/digit-classifier/{champion.version}"
 
     # a real MLflow server on loopback shows the runs, their histories and the report
     port = free_port()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -21,13 +22,17 @@ from digitpipe.scans import read
 from digitpipe.stages import run_stage, tracked_stages
 
 
-def load_model(cfg: DictConfig, paths: Paths):
-    """The pipeline's own model, or the one named by scans.model_uri (e.g. models:/x@champion)."""
+def load_model(cfg: DictConfig, paths: Paths) -> tuple[Any, dict[str, str]]:
+    """The pipeline's own model, or the one named by scans.model_uri (e.g. models:/x@champion)
+    with {"model": its URI}, an alias pinned to the version it points at now (DVC sees only
+    the alias, so the results must say which version read them)."""
     from digitpipe import models, tracking
 
     if not cfg.scans.model_uri:
-        return models.load(paths.model_file)
-    return tracking.load_keras_model(cfg, paths, cfg.scans.model_uri)
+        return models.load(paths.model_file), {}
+    tracking.configure(cfg, paths)
+    pinned = tracking.pinned_model_uri(cfg.scans.model_uri)
+    return tracking.load_keras_model(cfg, paths, pinned), {"model": pinned}
 
 
 def mlflow_metrics(summary: dict, prefix: str) -> dict[str, float]:
@@ -55,7 +60,13 @@ def belongs_to_pipeline_run(cfg: DictConfig, paths: Paths, keys: tuple[str, ...]
 
 
 def log_results(
-    cfg: DictConfig, paths: Paths, stage: str, keys: tuple[str, ...], metrics: dict, files: list
+    cfg: DictConfig,
+    paths: Paths,
+    stage: str,
+    keys: tuple[str, ...],
+    metrics: dict,
+    files: list,
+    model_uri: str | None = None,
 ) -> None:
     """Into the pipeline run when the results are its own, else into a linked run of their own
     (none without any model run: a bare folder read before training)."""
@@ -69,7 +80,7 @@ def log_results(
             tracking.log_metrics(metrics)
             tracking.log_files(*files, folder=folder)
         return
-    model = cfg.scans.model_uri or str(paths.model_file)
+    model = model_uri or str(paths.model_file)  # model_uri: pinned by load_model
     tags = {"scans_of_model": model, "scans_dir": str(OmegaConf.select(cfg, keys[0]))}
     if paths.run_file.is_file() and not cfg.scans.model_uri:
         tags["model_run_id"] = tracking.read_run_file(paths)["run_id"]
@@ -95,12 +106,12 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     s = cfg.scans
     folder = paths.resolve_user_path(s.dir)
     with read.workers(folder) as pool:  # they start while the model loads
-        model = load_model(cfg, paths)
+        model, source = load_model(cfg, paths)
         table, gallery = read.read_folder(
             model, folder, s.labels_file, s.split_digits, s.min_confidence,
             gallery_pick=read.FirstN(s.gallery_max), pool=pool,
         )  # fmt: skip
-    summary = read.summarise(table)
+    summary = read.summarise(table) | source
 
     out = paths.scans_out_dir
     files = write(out, table, summary, "scans")
@@ -108,9 +119,13 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     title = f"Scans: {len(gallery)} of {summary['images']} shown{accuracy} ('?' = unsure)"
     files.append(plots.scan_gallery(gallery, out / "gallery.png", title))
     keys = ("scans.dir", "scans.labels_file", "scans.split_digits", "scans.min_confidence")
-    log_results(cfg, paths, "predict-scans", keys, mlflow_metrics(summary, "scan"), files)
+    metrics = mlflow_metrics(summary, "scan")
+    log_results(cfg, paths, "predict-scans", keys, metrics, files, source.get("model"))
     read.report_problems(table, "predict-scans")
-    print(f"predict-scans: {summary['images']} images, {summary['errors']} errors{accuracy}")
+    read_by = f" (model {source['model']})" if source else ""
+    print(
+        f"predict-scans: {summary['images']} images, {summary['errors']} errors{accuracy}{read_by}"
+    )
     return summary
 
 

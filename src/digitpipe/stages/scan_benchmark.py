@@ -33,12 +33,12 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     bench, s = cfg.scans.benchmark, cfg.scans
     folder = paths.resolve_output_path(bench.dir)
     labels = synthetic.generate(folder, bench.per_case, bench.seed)
-    model = predict_scans.load_model(cfg, paths)
+    model, source = predict_scans.load_model(cfg, paths)
     table, gallery = read.read_folder(
         model, folder, "labels.csv", s.split_digits, s.min_confidence,
         gallery_pick=read.FewPerCase(GALLERY_PER_CASE), stage="scan-benchmark",
     )  # fmt: skip
-    summary = read.summarise(table)
+    summary = read.summarise(table) | source
     naive = naive_accuracy(model, folder, labels)
     summary["naive_by_case"] = naive
     summary["naive_accuracy"] = round(float(np.mean([naive[c] for c in labels["case"]])), 4)
@@ -57,7 +57,9 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     metrics["scan_benchmark_naive_accuracy"] = summary["naive_accuracy"]
     keys = ("scans.benchmark.dir", "scans.benchmark.per_case", "scans.benchmark.seed")
     keys += ("scans.split_digits", "scans.min_confidence")
-    predict_scans.log_results(cfg, paths, "scan-benchmark", keys, metrics, files)
+    predict_scans.log_results(
+        cfg, paths, "scan-benchmark", keys, metrics, files, source.get("model")
+    )
     print("scan-benchmark: case         pipeline   naive")
     for case, value in summary.get("by_case", {}).items():
         print(f"scan-benchmark: {case:12s} {value:8.1%}  {naive.get(case, 0):6.1%}")

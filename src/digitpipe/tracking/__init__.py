@@ -1,6 +1,6 @@
 """The one place that talks to MLflow: store, pipeline runs, models, registry, sweeps."""
 
-from digitpipe.tracking.models import load_keras_model, log_keras_model
+from digitpipe.tracking.models import load_keras_model, log_keras_model, pinned_model_uri
 from digitpipe.tracking.registry import best_versions, register_and_promote
 from digitpipe.tracking.runs import (
     epoch_callback,
@@ -31,6 +31,7 @@ __all__ = [
     "find_runs",
     "finished_run",
     "load_keras_model",
+    "pinned_model_uri",
     "log_datasets",
     "log_files",
     "log_keras_model",

@@ -65,3 +65,18 @@ def load_keras_model(
     except Exception as exc:  # MlflowException, OSError, ...
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{key}={model_uri!r}: cannot load model: {first}") from None
+
+
+def pinned_model_uri(model_uri: str) -> str:
+    """models:/name@alias as the version the alias points at now (models:/name/7); any other
+    URI as it is. What a run read, when the alias has moved on since."""
+    from mlflow.tracking import MlflowClient
+
+    if not model_uri.startswith("models:/") or "@" not in model_uri:
+        return model_uri
+    name, alias = model_uri.removeprefix("models:/").split("@", 1)
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias).version
+    except Exception:  # noqa: BLE001 (the load that follows names the problem)
+        return model_uri
+    return f"models:/{name}/{version}"

@@ -96,3 +96,24 @@ def test_data_and_models_round_trip_through_a_dvc_remote(project, tmp_path):
     assert (project / "outputs" / "train" / "model.keras").read_bytes() == model
     assert (project / "data" / "prepared" / "test.npz").is_file()
     assert "up to date" in run(["dvc", "status"], project).stdout
+
+
+def test_a_second_server_on_a_taken_port_is_one_line(tmp_path):
+    """`make server` twice (or a server left running): one line, nothing of the first touched."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(BIN / "python"), "-m", "digitpipe.commands.server", "--port", str(port),
+             "--folder", str(tmp_path / "server")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: --port {port}: in use on 127.0.0.1 (a server already runs there? stop it, "
+        "or pass another --port)"
+    )
+    assert not (tmp_path / "server").exists()

@@ -3,12 +3,14 @@ server (clients upload over HTTP; nothing is written by clients to a shared disk
 
     python -m digitpipe.commands.server                 (make server)
     python -m digitpipe.commands.server --port 5001 --folder .server
+    python -m digitpipe.commands.server --host 0.0.0.0   (reachable from the team's machines)
 
 By default it starts its own PostgreSQL cluster in `<folder>/pgdata` (Debian's `postgresql`
 package: initdb/pg_ctl), listening on 127.0.0.1 only. A team points it at its own database with
 DIGITPIPE_DB_URI=postgresql://user:password@host:5432/mlflow and at its own artifact store with
 DIGITPIPE_ARTIFACTS=s3://bucket/path (credentials from the environment, never from files).
-Clients then set MLFLOW_TRACKING_URI=http://<host>:<port>.
+Clients then set MLFLOW_TRACKING_URI=http://<host>:<port>. Stopped by Ctrl-C or `kill`, it stops
+its PostgreSQL too; one left running by a harder stop is reused by the next start.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +64,8 @@ def start_postgres(folder: Path, port: int) -> str:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if postgres_running(folder):  # left by a server stopped without its clean-up: reuse it
+        return f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data}"
     subprocess.run(
         as_postgres(
@@ -88,6 +93,26 @@ def start_postgres(folder: Path, port: int) -> str:
     return f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
 
 
+def postgres_running(folder: Path) -> bool:
+    data = folder / "pgdata"
+    if not (data / "postmaster.pid").is_file():
+        return False
+    status = as_postgres([pg_tool("pg_ctl"), "-D", str(data), "status"])
+    return subprocess.run(status, capture_output=True).returncode == 0
+
+
+def port_taken(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def stop_postgres(folder: Path) -> None:
     data = folder / "pgdata"
     if (data / "postmaster.pid").is_file():
@@ -104,14 +129,16 @@ def server_env() -> dict[str, str]:
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-def server_command(db_uri: str, artifacts: str, port: int, workers: int = 1) -> list[str]:
+def server_command(
+    db_uri: str, artifacts: str, port: int, workers: int = 1, host: str = "127.0.0.1"
+) -> list[str]:
     return [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri", db_uri,
         "--artifacts-destination", artifacts,
         "--serve-artifacts",
-        "--host", "127.0.0.1",
+        "--host", host,
         "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
@@ -136,7 +163,16 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path(".server"))
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--pg-port", type=int, default=54329)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
+    )
     args = parser.parse_args()
+    if port_taken(args.host, args.port):
+        raise UserError(
+            f"--port {args.port}: in use on {args.host} (a server already runs there? stop it, "
+            "or pass another --port)"
+        )
+    signal.signal(signal.SIGTERM, interrupted)  # `kill` cleans up as Ctrl-C does
     folder = args.folder.resolve()
     db_uri = os.environ.get("DIGITPIPE_DB_URI")
     own_postgres = db_uri is None
@@ -144,16 +180,22 @@ def main() -> None:
         db_uri = start_postgres(folder, args.pg_port)
     artifacts = os.environ.get("DIGITPIPE_ARTIFACTS") or str(folder / "artifacts")
     print(f"server: backend {db_uri.split('@')[-1]}, artifacts {artifacts}")
-    print(f"server: clients set MLFLOW_TRACKING_URI=http://127.0.0.1:{args.port}")
-    server = subprocess.Popen(server_command(db_uri, artifacts, args.port), env=server_env())
+    where = "127.0.0.1" if args.host == "127.0.0.1" else "<this machine's address>"
+    print(f"server: clients set MLFLOW_TRACKING_URI=http://{where}:{args.port}")
+    command = server_command(db_uri, artifacts, args.port, host=args.host)
+    server = subprocess.Popen(command, env=server_env())
     try:
         server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        server.wait(timeout=30)
     finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
         if own_postgres:
             stop_postgres(folder)
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 report, the champion alias on the best model, and all of it visible through a real MLflow server."""
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -191,3 +192,42 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_sweep_stopped_by_ctrl_c_says_how_to_resume_and_ends_its_parent(
+    project_copy, mnist_raw, tmp_path
+):
+    """Ctrl-C: one line (no traceback) naming the folder to resume, and the MLflow parent
+    run KILLED, not left RUNNING for ever."""
+    import signal
+
+    store = f"sqlite:///{tmp_path / 'team.db'}"
+    sweep_dir = project_copy / "multirun" / "stopped"
+    command = [
+        str(BIN / "python"), "-m", "digitpipe.commands.sweep", "-m", *tiny_overrides(mnist_raw),
+        "model=seed_blog_cnn,seed_lab_cnn", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    sweep = subprocess.Popen(
+        command, cwd=project_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    for line in sweep.stdout:
+        if line.startswith("train: seed_blog_cnn"):  # the first job is training
+            break
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: interrupted; resume it with hydra.sweep.dir={sweep_dir}"
+    )
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("digitpipe")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
+    assert parent.info.status == "KILLED"

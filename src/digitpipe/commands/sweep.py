@@ -141,4 +141,14 @@ if __name__ == "__main__":
         check_overrides(sys.argv[1:], HYDRA_CONF)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        folder = tracking.abandon_launched_sweep("KILLED")
+        hint = f"; resume it with hydra.sweep.dir={folder}" if folder else ""
+        print(f"error: interrupted{hint}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except SystemExit as exc:
+        if exc.code not in (0, None):  # a job or the launcher failed: no end callback
+            tracking.abandon_launched_sweep("FAILED")
+        raise

@@ -17,6 +17,7 @@ from digitpipe.tracking.runs import (
 )
 from digitpipe.tracking.store import configure, tracking_uri
 from digitpipe.tracking.sweeps import (
+    abandon_launched_sweep,
     find_runs,
     finished_run,
     log_to_sweep_parent,
@@ -36,6 +37,7 @@ __all__ = [
     "log_files",
     "log_keras_model",
     "log_metrics",
+    "abandon_launched_sweep",
     "log_to_sweep_parent",
     "pipeline_params",
     "read_run_file",

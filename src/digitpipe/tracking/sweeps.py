@@ -24,6 +24,9 @@ from digitpipe.tracking.registry import settle_champion
 from digitpipe.tracking.store import configure, retry_when_locked
 
 PARENT_FILE = "mlflow_parent.json"
+# The sweep this process launched (set when its parent run starts): what an interrupted or
+# crashed launch marks ended, since Hydra calls no end callback then.
+_LAUNCHED: dict[str, Any] = {}
 
 
 def sweep_id_of(sweep_dir: Path) -> str:
@@ -77,6 +80,16 @@ def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | No
         settle_champion(cfg.mlflow.registered_model)  # jobs on other machines raced for it
     retry_when_locked(client.set_terminated)(record["run_id"], status)
     return status
+
+
+def abandon_launched_sweep(status: str) -> Path | None:
+    """End the parent run of the sweep this process launched as `status` (KILLED when
+    interrupted, FAILED when the launch crashed); returns its folder, None if none started."""
+    if not _LAUNCHED or (record := sweep_parent(_LAUNCHED["sweep_dir"])) is None:
+        return None
+    configure(_LAUNCHED["cfg"], Paths.here())
+    retry_when_locked(MlflowClient().set_terminated)(record["run_id"], status)
+    return _LAUNCHED["sweep_dir"]
 
 
 def supersede(run_id: str) -> None:
@@ -143,6 +156,7 @@ class MlflowSweepCallback(Callback):
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        _LAUNCHED.update(cfg=_pipeline_config(config), sweep_dir=sweep_dir)
         again = " (resumed: finished jobs are skipped)" if resumed else ""
         print(f"sweep {sweep_id}: MLflow parent run {parent}{again}")
 

@@ -188,3 +188,26 @@ def test_a_bad_value_anywhere_in_a_sweep_is_one_line_before_hydra_starts(tmp_pat
     assert len(lines) == 1 and lines[0].startswith("error: config: ")
     assert expected in lines[0]
     assert not (tmp_path / "multirun").exists()
+
+
+def test_a_tracking_server_gone_mid_run_is_one_line(capsys):
+    """Up at the start, gone later: MLflow's HTTP error, not 200 lines of chained tracebacks."""
+    from mlflow.exceptions import MlflowException
+
+    from digitpipe.errors import cli
+
+    @cli
+    def stage() -> None:
+        raise MlflowException(
+            "API request to http://127.0.0.1:5001/api/2.0/mlflow/runs/log-batch failed with "
+            "exception HTTPConnectionPool(host='127.0.0.1', port=5001)\nmore lines"
+        )
+
+    with pytest.raises(SystemExit) as exit_:
+        stage()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: mlflow: the tracking server stopped answering: API request to "
+        "http://127.0.0.1:5001/api/2.0/mlflow/runs/log-batch failed with exception "
+        "HTTPConnectionPool(host='127.0.0.1', port=5001)\n"
+    )

@@ -14,6 +14,12 @@ class UserError(Exception):
     """A mistake the user can fix (bad config, missing data, bad file); shown as one line."""
 
 
+def server_gone(exc: BaseException) -> bool:
+    """MLflow's error for a tracking server that went away mid-run (it was up at the start:
+    the store check then names it in one line already)."""
+    return type(exc).__module__.startswith("mlflow") and "API request to" in str(exc)
+
+
 def cli(main: Callable[[], T]) -> Callable[[], T]:
     """Wrap a stage's main(): UserError -> 'error: ...' on stderr and exit code 2."""
 
@@ -27,5 +33,11 @@ def cli(main: Callable[[], T]) -> Callable[[], T]:
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             raise SystemExit(130) from None
+        except Exception as exc:
+            if not server_gone(exc):
+                raise
+            first = str(exc).splitlines()[0][:300]
+            print(f"error: mlflow: the tracking server stopped answering: {first}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     return wrapper

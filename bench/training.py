@@ -38,6 +38,7 @@ def plain_recipe(
     child_env = env()
     if not tf_startup.ONEDNN_SET_BY_USER:  # TensorFlow's own default, not digitpipe's
         child_env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        child_env.pop(tf_startup.OURS, None)
     done = subprocess.run(
         [sys.executable, "-m", "bench.plain_recipe", model_name, str(paths.prepared_dir),
          str(epochs), str(out)],

@@ -57,7 +57,8 @@ def test_every_preset_lets_the_machine_choose():
 
 def onednn_in_a_fresh_process(**env: str) -> tuple[str, str]:
     """precision.onednn() as a new Python process that imports digitpipe reports it."""
-    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    ours = ("TF_ENABLE_ONEDNN_OPTS", "DIGITPIPE_SET_ONEDNN")
+    base = {k: v for k, v in os.environ.items() if k not in ours}
     probe = "from digitpipe import precision; print(precision.onednn())"
     done = subprocess.run(
         [sys.executable, "-c", probe], env=base | env, capture_output=True, text=True, check=True
@@ -89,6 +90,12 @@ def test_a_users_own_onednn_setting_is_obeyed_and_said_to_be_theirs():
         "off",
         "TF_ENABLE_ONEDNN_OPTS=0, set by the user",
     )
+
+
+def test_a_worker_process_that_inherits_our_setting_does_not_call_it_the_users():
+    """joblib and Ray workers inherit the launching process's environment, our setting with it."""
+    state, reason = onednn_in_a_fresh_process(TF_ENABLE_ONEDNN_OPTS="1", DIGITPIPE_SET_ONEDNN="1")
+    assert state == "on" and "set by the user" not in reason
 
 
 def test_tensorflows_start_up_chatter_stays_off_stderr_and_nothing_else_does():

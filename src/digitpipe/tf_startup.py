@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-ONEDNN_SET_BY_USER = "TF_ENABLE_ONEDNN_OPTS" in os.environ
+OURS = "DIGITPIPE_SET_ONEDNN"  # marks our own setting, which worker processes inherit
+ONEDNN_SET_BY_USER = "TF_ENABLE_ONEDNN_OPTS" in os.environ and OURS not in os.environ
 CHATTER = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
     "oneDNN custom operations are on",
@@ -68,6 +69,7 @@ class QuietTensorFlowImport:
 def prepare() -> None:
     """Called by digitpipe/__init__.py, before any stage imports TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING logs
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+        os.environ.update({"TF_ENABLE_ONEDNN_OPTS": "1", OURS: "1"})
     if "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, QuietTensorFlowImport())

@@ -110,6 +110,8 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     )
     first_row = report.stdout.splitlines()[1]
     assert first_row.lstrip().startswith("★") and best.info.run_id[:12] in first_row
+    by_folder = ["python", "-m", "digitpipe.commands.compare", "--sweep", str(sweep_dir)]
+    assert run(by_folder, project_copy, env=env).stdout.splitlines()[1] == first_row
     out = project_copy / "reports" / "compare"
     for name in (
         "report.md",

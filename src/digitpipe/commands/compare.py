@@ -11,6 +11,7 @@ and the best is marked with ★: the test set is reported, never used to choose.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
@@ -108,13 +109,19 @@ def write_report(table: pd.DataFrame, out, title: str) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Compare pipeline runs recorded in MLflow.")
     parser.add_argument("--experiment", help="MLflow experiment (default: mlflow.experiment_name)")
-    parser.add_argument("--sweep", help="only the runs of this sweep id; logs to its parent run")
+    parser.add_argument(
+        "--sweep",
+        help="only the runs of this sweep (its id, 2026-11-21_17-50-00-1234, or its folder, "
+        "multirun/2026-11-21/17-50-00-1234); logs to its parent run",
+    )
     parser.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
     args = parser.parse_args()
     paths = Paths.here()
     cfg = load_params(paths.params_file)
     tracking.configure(cfg, paths)
     experiment = args.experiment or cfg.mlflow.experiment_name
+    if args.sweep and Path(args.sweep).is_dir():  # a sweep folder: its id
+        args.sweep = tracking.sweep_id_of(Path(args.sweep).resolve())
     table = runs_table(tracking.find_runs(experiment, sweep_id=args.sweep))
     title = f"Runs of {args.sweep or experiment}"
     files = write_report(table, paths.compare_dir, title)

@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
         found = f"{len(uris)} evaluated version" + ("" if len(uris) == 1 else "s")
         raise UserError(f"--top {args.top}: only {found} of {registered!r}")
-    ensemble = average([load_member(cfg, paths, uri) for uri in uris])
     (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
     if not len(y_val):
         raise UserError("data.val_size=0: choosing a champion needs a validation split")
+    ensemble = average([load_member(cfg, paths, uri) for uri in uris])  # after the cheap checks
     val, _, _ = score(y_val, ensemble.predict(x_val, batch_size=1024, verbose=0))
     test, _, _ = score(y_test, ensemble.predict(x_test, batch_size=1024, verbose=0))
 

@@ -22,6 +22,7 @@ from digitpipe.tracking.sweeps import (
     finished_run,
     log_to_sweep_parent,
     supersede,
+    sweep_id_of,
     sweep_parent,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "stage_run",
     "supersede",
     "start_pipeline_run",
+    "sweep_id_of",
     "sweep_parent",
     "tracking_uri",
     "write_run_file",

@@ -211,3 +211,15 @@ def test_a_tracking_server_gone_mid_run_is_one_line(capsys):
         "http://127.0.0.1:5001/api/2.0/mlflow/runs/log-batch failed with exception "
         "HTTPConnectionPool(host='127.0.0.1', port=5001)\n"
     )
+
+
+def test_a_ray_sweep_to_a_cluster_that_is_not_there_is_one_line(monkeypatch):
+    import ray._private.services
+
+    def nothing_runs(address, temp_dir):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray._private.services, "get_ray_address_from_environment", nothing_runs)
+    argv = ["-m", "hydra/launcher=ray_jobs", "hydra.launcher.ray.init.address=auto"]
+    with pytest.raises(UserError, match=r"address=auto: no Ray cluster runs on this machine"):
+        check_overrides(argv, REPO / "conf")

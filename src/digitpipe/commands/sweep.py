@@ -108,6 +108,22 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
         swept += [f"{key}={value}" for value in values]
     for one in swept or [None]:  # each swept value once, beside every fixed override
         compose(conf_dir, fixed + ([one] if one else []))
+    if "hydra.launcher.ray.init.address=auto" in argv:
+        check_ray_cluster()
+
+
+def check_ray_cluster() -> None:
+    """address=auto with no Ray cluster on this machine: one line now, not Ray's traceback
+    once the sweep's parent run is open."""
+    from ray._private.services import get_ray_address_from_environment  # Ray's own lookup
+
+    try:
+        get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise UserError(
+            "hydra.launcher.ray.init.address=auto: no Ray cluster runs on this machine "
+            "(start one with `ray start --head`, or name its address: ray://head:10001)"
+        ) from None
 
 
 @hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")

@@ -54,7 +54,12 @@ def main(argv: list[str] | None = None) -> dict:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     chosen = parser.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("--models", nargs="+", help="model URIs (models:/..., runs:/...) or .keras")
+    chosen.add_argument(
+        "--models",
+        nargs="+",
+        help="model URIs (models:/name/4, models:/name@alias, runs:/<run id>/<architecture>) "
+        "or .keras files",
+    )
     chosen.add_argument("--top", type=int, help="the N best registered versions by validation")
     args = parser.parse_args(argv)
     paths = Paths.here()

@@ -176,6 +176,8 @@ def test_the_readme_sweeps_pass_the_sweep_check(argv):
          "unknown key train.epoch (did you mean train.epochs?)"),
         (["-m", "model=lenet5,fooo"], "Could not find 'model/fooo'"),
         (["-m", "train.epochs=1,-2"], "train.epochs=-2 is invalid"),
+        (["hparams_search=nope"], "hparams_search=nope: no such search (available: digitnet_o"),
+        (["hparams_search=digitnet_optuna", "hydra.sweeper.n_trials=0"], "n_trials=0: must be"),
     ],
 )  # fmt: skip
 def test_a_bad_value_anywhere_in_a_sweep_is_one_line_before_hydra_starts(tmp_path, argv, expected):
@@ -223,3 +225,22 @@ def test_a_ray_sweep_to_a_cluster_that_is_not_there_is_one_line(monkeypatch):
     argv = ["-m", "hydra/launcher=ray_jobs", "hydra.launcher.ray.init.address=auto"]
     with pytest.raises(UserError, match=r"address=auto: no Ray cluster runs on this machine"):
         check_overrides(argv, REPO / "conf")
+
+
+def test_a_search_scores_the_model_its_job_keeps():
+    """Optuna maximises the validation accuracy of the weights that are saved and registered:
+    the last epoch's, or the best epoch's only when train.restore_best brings those back."""
+    from digitpipe.commands.sweep import searched_score
+
+    summary = {"best_val_accuracy": 0.114, "final_val_accuracy": 0.112}
+    assert searched_score(compose(REPO / "conf"), summary) == 0.112
+    restored = compose(REPO / "conf", ["train.restore_best=true"])
+    assert searched_score(restored, summary) == 0.114
+
+
+def test_a_search_is_refused_where_it_would_be_one_training():
+    """params.yaml holds one configuration: hparams_search there would train once, no search."""
+    command = ["-m", "digitpipe.commands.params", "--check", "hparams_search=digitnet_optuna"]
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: hparams_search=digitnet_optuna: a search runs many")

@@ -26,6 +26,12 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
     from dvc.utils.hydra import compose_and_dump
     from hydra.errors import HydraException
 
+    for override in overrides:
+        if override.startswith("hparams_search="):
+            raise UserError(
+                f"{override}: a search runs many trainings, and params.yaml holds one: run it "
+                f"with python -m digitpipe.commands.sweep {override}"
+            )
     target = paths.params_file
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         draft = Path(tmp) / target.name

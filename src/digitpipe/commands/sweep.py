@@ -89,8 +89,9 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    ours = [a for a in argv if "=" in a and not a.startswith("-")]
-    ours = [a for a in ours if not a.lstrip("+~").startswith(("hydra", "hparams_search"))]
+    given = [a for a in argv if "=" in a and not a.startswith("-")]
+    check_search(dict(a.split("=", 1) for a in given), conf_dir)
+    ours = [a for a in given if not a.lstrip("+~").startswith(("hydra", "hparams_search"))]
     try:
         parsed = OverridesParser.create().parse_overrides(ours)
     except HydraException as exc:
@@ -110,6 +111,19 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
         compose(conf_dir, fixed + ([one] if one else []))
     if "hydra.launcher.ray.init.address=auto" in argv:
         check_ray_cluster()
+
+
+def check_search(given: dict[str, str], conf_dir: Path) -> None:
+    """The search's own settings, which Hydra's sweeper reads only once the parent run is open."""
+    search = given.get("hparams_search")
+    searches = sorted(p.stem for p in (conf_dir / "hparams_search").glob("*.yaml"))
+    if search is not None and search not in searches:
+        raise UserError(
+            f"config: hparams_search={search}: no such search (available: {', '.join(searches)})"
+        )
+    trials = given.get("hydra.sweeper.n_trials")
+    if trials is not None and not (trials.isdigit() and int(trials) >= 1):
+        raise UserError(f"config: hydra.sweeper.n_trials={trials}: must be a whole number >= 1")
 
 
 def check_ray_cluster() -> None:
@@ -144,12 +158,18 @@ def main(raw: DictConfig) -> float:
             tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
             if (done := finished_before(paths, tags["hydra_overrides"])) is not None:
                 print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
-                return done.get("best_val_accuracy", float("nan"))
+                return searched_score(cfg, done)
         summary = run_pipeline(cfg, paths, tags=tags, parent=parent)["train"]
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
-    # What a sweeper (Optuna) maximises: validation accuracy, never the test set.
-    return summary.get("best_val_accuracy", float("nan"))
+    return searched_score(cfg, summary)
+
+
+def searched_score(cfg: DictConfig, summary: dict) -> float:
+    """What a sweeper (Optuna) maximises: the validation accuracy of the model the job keeps
+    (its best epoch's only with train.restore_best), never the test set's."""
+    key = "best_val_accuracy" if cfg.train.restore_best else "final_val_accuracy"
+    return summary.get(key, float("nan"))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,17 @@ MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
 
 
 def test_params_yaml_is_the_default_composition():
-    """params.yaml is what DVC's Hydra composition writes for conf/ without overrides."""
-    committed = OmegaConf.to_container(validate(OmegaConf.load(REPO / "params.yaml")))
+    """params.yaml is what DVC's Hydra composition writes for conf/ without overrides: the
+    committed one, or the working one (after `make params` with no overrides). A user's own
+    `make params ARGS=...` changes only the working one, and is no drift."""
+    committed = subprocess.run(
+        ["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    versions = [(REPO / "params.yaml").read_text(), *([committed] if committed else [])]
     composed = OmegaConf.to_container(compose(REPO / "conf"))
-    assert committed == composed, "params.yaml drifted from conf/: run `make params`"
+    assert any(
+        OmegaConf.to_container(validate(OmegaConf.create(text))) == composed for text in versions
+    ), "params.yaml drifted from conf/: run `make params`"
 
 
 def test_dvc_hydra_composition_is_enabled():
@@ -104,7 +111,7 @@ def test_typo_in_params_yaml_is_one_line(tmp_path):
 
 
 def test_flatten_gives_dotted_mlflow_params():
-    flat = flatten(validate(OmegaConf.load(REPO / "params.yaml")))
+    flat = flatten(compose(REPO / "conf"))
     assert flat["train.epochs"] == 5
     assert flat["model.layers.0.type"] == "Conv2D"
     assert all(len(str(v)) < 6000 for v in flat.values())

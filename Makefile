@@ -64,5 +64,5 @@ scans: install  ## regenerate the committed sample scans in data/scans
 bench: install  ## speed and memory benchmarks, not part of the tests (ARGS="--only frontier --presets fast")
 	$(BIN)/python -m bench $(ARGS)
 
-clean:  ## remove outputs, sweeps, reports and prepared data
-	rm -rf outputs multirun reports data/prepared data/scan-benchmark dvc_plots
+clean:  ## remove outputs, sweeps and single runs, reports, prepared data (sweeps' too), plots
+	rm -rf outputs multirun runs reports data/prepared data/cache data/scan-benchmark dvc_plots

@@ -17,7 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sections = ("train", "frontier", "overhead", "scans", "memory", "sweeps")
     on_request = ("transfer",)  # six trainings per recipe list: only when asked for
-    parser.add_argument("--only", choices=sections + on_request, nargs="*")
+    parser.add_argument("--only", choices=sections + on_request, nargs="+")
     parser.add_argument(
         "--presets", nargs="*", help="frontier rows to run (default all): fast fast-2-epochs best"
     )

@@ -72,17 +72,23 @@ def test_killed_training_resumes_where_it_stopped(project_copy, mnist_raw):
 
 
 def test_changed_config_does_not_resume_an_old_backup(project_copy, mnist_raw):
+    from digitpipe import tracking
     from digitpipe.config import compose
     from digitpipe.paths import Paths
     from digitpipe.stages.train import prepare_backup, resumable_run_id
 
     paths = Paths(workspace=project_copy, root=project_copy)
     cfg = compose(project_copy / "conf", tiny_overrides(mnist_raw))
-    prepare_backup(cfg, paths, "abc")
-    assert resumable_run_id(cfg, paths) == "abc"
+    experiment_id = tracking.configure(cfg, paths)
+    killed = MlflowClient().create_run(experiment_id).info.run_id  # a training killed mid-run
+    prepare_backup(cfg, paths, killed)
+    assert resumable_run_id(cfg, paths) == killed
     cfg.train.learning_rate = 0.01
     assert resumable_run_id(cfg, paths) is None
     assert not paths.backup_dir.exists()
+    # it will never resume: ended as superseded, not left RUNNING for ever
+    abandoned = MlflowClient().get_run(killed)
+    assert abandoned.info.status == "KILLED" and abandoned.data.tags["superseded"] == "true"
 
 
 KILLED_AS_IT_OPENS_ITS_RUN = """

@@ -61,13 +61,21 @@ def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
     Everything a resume needs lives in the backup folder: DVC deletes a stage's outs before
     running it again, so the run file and history in outputs/train/ may be gone.
     """
+    recorded = backup_run_id(paths)
     if cfg.train.resume and backup_is_for(cfg, paths):
-        try:
-            return json.loads((paths.backup_dir / "run.json").read_text())["run_id"]
-        except (OSError, ValueError, KeyError):
-            return None  # killed before its run was recorded: attempt_key still finds the run
+        return recorded  # None: killed before its run was recorded; attempt_key finds the run
     shutil.rmtree(paths.backup_dir, ignore_errors=True)
+    if recorded is not None:  # a killed training of another config: it will never resume
+        tracking.configure(cfg, paths)
+        tracking.supersede_unfinished(recorded)
     return None
+
+
+def backup_run_id(paths: Paths) -> str | None:
+    try:
+        return json.loads((paths.backup_dir / "run.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def attempt_key(cfg: DictConfig, paths: Paths) -> str:

@@ -22,6 +22,7 @@ from digitpipe.tracking.sweeps import (
     finished_run,
     log_to_sweep_parent,
     supersede,
+    supersede_unfinished,
     sweep_id_of,
     sweep_parent,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "side_run",
     "stage_run",
     "supersede",
+    "supersede_unfinished",
     "start_pipeline_run",
     "sweep_id_of",
     "sweep_parent",

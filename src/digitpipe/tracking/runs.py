@@ -43,9 +43,13 @@ def read_run_file(paths: Paths) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _finishing(stage: str, tracked_stages: Iterable[str]) -> Iterator[None]:
-    """Close the active run: FAILED on an error, FINISHED once every tracked stage is done."""
+    """Close the active run: KILLED on Ctrl-C, FAILED on an error, FINISHED once every tracked
+    stage is done."""
     try:
         yield
+    except KeyboardInterrupt:
+        retry_when_locked(mlflow.end_run)("KILLED")
+        raise
     except BaseException:
         retry_when_locked(mlflow.end_run)("FAILED")
         raise

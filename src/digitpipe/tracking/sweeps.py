@@ -99,6 +99,16 @@ def supersede(run_id: str) -> None:
     retry_when_locked(client.set_terminated)(run_id, "KILLED")
 
 
+def supersede_unfinished(run_id: str) -> None:
+    """Supersede a run that will never finish, if it is in this store and not FINISHED."""
+    try:
+        status = MlflowClient().get_run(run_id).info.status
+    except mlflow.exceptions.MlflowException:
+        return  # another store's run
+    if status != "FINISHED":
+        supersede(run_id)
+
+
 def finished_run(run_id: str) -> dict[str, str] | None:
     """The tags of a recorded pipeline run that has FINISHED (all its stages done), else None."""
     try:

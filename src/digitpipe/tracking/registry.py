@@ -44,12 +44,7 @@ def register_and_promote(
     tags = {k: f"{v:.6f}" for k, v in scores.items()} | {"params": str(params), "run_id": run_id}
     version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
     with lock_for(paths, "registry"):
-        try:
-            champion = retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION)
-        except mlflow.exceptions.MlflowException as exc:
-            if "locked" in str(exc):
-                raise
-            champion = None
+        champion = current_champion(client, name)
         promoted = champion is None or better(scores["val_accuracy"], params, champion.tags)
         if promoted:
             retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, version)
@@ -64,7 +59,8 @@ def settle_champion(name: str) -> str | None:
     scored = [v for v in versions if "val_accuracy" in v.tags]
     if not scored:
         return None
-    current = champion_version(client, name)
+    champion = current_champion(client, name)
+    current = None if champion is None else str(champion.version)
     # a tie does not beat the champion; among tied challengers the first registered wins
     best = max(scored, key=lambda v: (score(v.tags), str(v.version) == current, -int(v.version)))
     if str(best.version) != current:
@@ -72,11 +68,13 @@ def settle_champion(name: str) -> str | None:
     return str(best.version)
 
 
-def champion_version(client: MlflowClient, name: str) -> str | None:
+def current_champion(client: MlflowClient, name: str):
     """The version the alias points at (search results do not carry aliases), or None."""
     try:
-        return str(retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
+        return retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION)
+    except mlflow.exceptions.MlflowException as exc:
+        if "locked" in str(exc):
+            raise
         return None
 
 
@@ -84,7 +82,8 @@ def best_versions(name: str, top: int) -> list[str]:
     """URIs of up to `top` versions of `name`, best first by their tags (validation accuracy,
     then fewer parameters): the members an ensemble is built from."""
     versions = retry_when_locked(MlflowClient().search_model_versions)(f"name = '{name}'")
-    ranked = sorted((v for v in versions if "val_accuracy" in v.tags), key=lambda v: score(v.tags))
-    one_per_run = {v.tags.get("run_id") or v.version: v for v in ranked}  # a run registered twice
-    ranked = sorted(one_per_run.values(), key=lambda v: score(v.tags))
-    return [f"models:/{name}/{v.version}" for v in ranked[::-1][:top]]
+    one_per_run = {  # a run registered twice counts once
+        v.tags.get("run_id") or v.version: v for v in versions if "val_accuracy" in v.tags
+    }
+    ranked = sorted(one_per_run.values(), key=lambda v: score(v.tags))[::-1]
+    return [f"models:/{name}/{v.version}" for v in ranked[:top]]

@@ -26,11 +26,16 @@ from digitpipe.scans import read, synthetic
 
 CASES = ("clean", "thin", "thick", "tiny", "faint_tiny", "shadow")
 SEEDS = (42, 1)
-FLAG_AND_COARSE = ["train.augment.flagged_ones=0.5", "train.augment.low_resolution=0.3"]
 RECIPES = {  # row name: overrides
     "default": [],
-    "experiment=scan_robust": ["experiment=scan_robust"],
-    "scan_robust + flag 0.5 + low_resolution 0.3": ["experiment=scan_robust", *FLAG_AND_COARSE],
+    "default + coarse 0.3": ["train.coarse_digits=0.3"],
+    "scan_robust before (scan-like augmentation, no coarse)": [
+        "experiment=scan_robust",
+        "train.augment.enabled=true",
+        "train.coarse_digits=0",
+    ],
+    "experiment=scan_robust (coarse 0.3)": ["experiment=scan_robust"],
+    "scan_robust with coarse 0.5": ["experiment=scan_robust", "train.coarse_digits=0.5"],
 }
 
 

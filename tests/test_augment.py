@@ -50,24 +50,12 @@ def test_flagged_ones_adds_a_flag_left_of_the_top_of_ones_only():
     assert np.array_equal(augment.flagged_ones(x, labels, 0.0).numpy(), x.numpy())
 
 
-def test_low_resolution_keeps_the_digit_but_coarsens_its_edges():
-    tf.random.set_seed(2)
-    x = bar_batch(16)
-    out = augment.low_resolution(x, probability=1.0).numpy()
-    assert out.min() >= 0.0 and out.max() <= 1.0
-    assert np.abs(out - x.numpy()).mean() > 0.01  # every digit changed
-    centre = out[:, 10:18, 13, 0]  # the stroke's middle is still ink, the far corner paper
-    assert centre.mean() > 0.5 and out[:, 0:3, 0:3, 0].max() < 0.1
-    assert np.array_equal(augment.low_resolution(x, 0.0).numpy(), x.numpy())
-
-
 def test_transforms_left_off_are_not_run(monkeypatch):
-    """flagged_ones and low_resolution at 0 draw no random numbers: a preset without them sees
-    the batches it saw before they existed."""
+    """flagged_ones at 0 draws no random numbers: a preset without it sees the batches it saw
+    before it existed."""
     cfg = compose(REPO / "conf", ["train.augment.enabled=true"]).train.augment
-    assert cfg.flagged_ones == 0 and cfg.low_resolution == 0
-    for name in ("flagged_ones", "low_resolution"):
-        monkeypatch.setattr(augment, name, lambda *a, name=name: pytest.fail(f"{name} ran"))
+    assert cfg.flagged_ones == 0
+    monkeypatch.setattr(augment, "flagged_ones", lambda *a: pytest.fail("flagged_ones ran"))
     augment.batch_augmenter(cfg, seed=3)(bar_batch(), tf.one_hot(tf.ones(8, tf.int32), 10))
 
 
@@ -120,11 +108,13 @@ def test_keras_elastic_layer_still_has_the_defects_that_keep_it_out():
 
 def test_a_seeded_augmented_training_sees_the_same_batches_every_time():
     """A fixed seed gives the same training on one machine, augmented or not: the augmentation
-    draws its random numbers batch after batch, never from batches mapped in parallel (which
-    made scan_robust's weights differ run to run)."""
+    and the coarse copies' share draw their random numbers batch after batch, never from batches
+    mapped in parallel (which made scan_robust's weights differ run to run)."""
     from digitpipe.stages.train import training_inputs
 
-    cfg = compose(REPO / "conf", ["experiment=scan_robust", "train.batch_size=64"]).train
+    overrides = ["experiment=scan_robust", "train.augment.enabled=true", "train.batch_size=64"]
+    cfg = compose(REPO / "conf", overrides).train
+    assert cfg.coarse_digits > 0
     rng = np.random.default_rng(0)
     x = rng.random((64 * 12, 28, 28, 1)).astype(np.float32)
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)

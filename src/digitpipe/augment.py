@@ -2,8 +2,8 @@
 
 Stroke thickness (marker vs pencil), elastic distortion (handwriting wobble), small rotations,
 shifts and zoom (imperfect crops), blur and noise (camera and scanner); off by default, the
-continental 1's flag and coarse resolution (form fields, tiny crops). Applied per batch inside
-the tf.data pipeline, only while training.
+continental 1's flag. Applied per batch inside the tf.data pipeline, only while training. Coarse
+copies (form scanners' 8x8 grids) are made in numpy by digitpipe.coarse, read back by the reader.
 
 Keras's preprocessing layers do rotation, shift, zoom and blur. Two transforms stay here:
 Keras has no stroke-thickness layer, and `keras.layers.RandomElasticTransform` (Keras 3.15) is
@@ -71,18 +71,6 @@ def elastic(x: tf.Tensor, probability: float, alpha: float = 1.5) -> tf.Tensor:
     return warped[..., None]
 
 
-def low_resolution(x: tf.Tensor, probability: float) -> tf.Tensor:
-    """The digit as a coarse scan or an 8x8 form field holds it: the 28-px frame reduced to
-    8-12 px (the digit to 6-9 px), enlarged again and its edges made ink-sharp again."""
-    batch = tf.shape(x)[0]
-    size = tf.random.uniform([], 8, 13, dtype=tf.int32)  # one size per batch: resize's shape
-    small = tf.image.resize(x, tf.stack([size, size]), method="area")
-    enlarged = tf.image.resize(small, [SIZE, SIZE], method="bicubic")
-    threshold = tf.random.uniform([batch, 1, 1, 1], 0.3, 0.5)
-    sharp = tf.sigmoid((enlarged - threshold) * 14.0)
-    return tf.where(_chance(batch, probability), sharp, x)
-
-
 def flagged_ones(x: tf.Tensor, y: tf.Tensor, probability: float) -> tf.Tensor:
     """The continental 1: a flag from the top of the stroke down to the left, a fifth to two
     fifths of the digit's height long, in the digit's own stroke width. MNIST's 1s are mostly a
@@ -140,8 +128,6 @@ def batch_augmenter(cfg: DictConfig, seed: int):
         if cfg.flagged_ones:  # off: not even drawn, so other presets' batches stay as they were
             x = flagged_ones(x, y, cfg.flagged_ones)
         x = thickness(x, cfg.thickness)
-        if cfg.low_resolution:
-            x = low_resolution(x, cfg.low_resolution)
         x = elastic(x, cfg.elastic)
         x = geometry(x, training=True)
         x = blur(x, training=True)

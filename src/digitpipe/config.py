@@ -52,7 +52,6 @@ class AugmentConfig:
     elastic: float = MISSING
     blur: float = MISSING
     noise: float = MISSING
-    low_resolution: float = MISSING
     flagged_ones: float = MISSING
 
 
@@ -76,6 +75,7 @@ class TrainConfig:
     jit_compile: bool = MISSING
     input_pipeline: str = MISSING
     augment: AugmentConfig = MISSING
+    coarse_digits: float = MISSING
     verbose: int = MISSING
 
 
@@ -153,8 +153,9 @@ def _check_values(cfg: DictConfig) -> None:
         t.input_pipeline,
         _one_of(INPUT_PIPELINES),
     )
+    _check(0 <= t.coarse_digits <= 1, "train.coarse_digits", t.coarse_digits, "a share in [0, 1]")
     a = t.augment
-    for key in ("thickness", "elastic", "blur", "low_resolution", "flagged_ones"):
+    for key in ("thickness", "elastic", "blur", "flagged_ones"):
         _check(0 <= a[key] <= 1, f"train.augment.{key}", a[key], "a probability in [0, 1]")
     for key in ("shift", "zoom", "noise"):
         _check(0 <= a[key] < 1, f"train.augment.{key}", a[key], "in [0, 1)")

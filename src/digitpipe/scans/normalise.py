@@ -308,14 +308,23 @@ def digit_inputs(gray: np.ndarray, split: bool = True) -> tuple[list[np.ndarray]
         blobs = segment_blobs(pieces.labels > 0, pieces)
     inputs: list[np.ndarray] = []
     wholes: list[Whole] = []
+    uncut = [width_of(blob[0]) for blob in blobs if len(blob) == 1]
+    digit_width = float(np.median(uncut)) if uncut else 0.0
     for blob in blobs:
         if len(blob) > 1:
             union = np.logical_or.reduce(blob)
             whole = fit_to_mnist(ink, union).astype(np.float32)
-            height, width = (np.ptp(np.flatnonzero(union.any(axis))) + 1 for axis in (1, 0))
-            wholes.append(Whole(len(inputs), len(blob), whole, width / height))
+            height, width = width_of(union.T), width_of(union)
+            wide = width / digit_width if digit_width else 0.0
+            wholes.append(Whole(len(inputs), len(blob), whole, width / height, wide))
         inputs += [fit_to_mnist(ink, part).astype(np.float32) for part in blob]
     return inputs, wholes
+
+
+def width_of(mask: np.ndarray) -> int:
+    """Columns from the first inked to the last."""
+    columns = np.flatnonzero(mask.any(axis=0))
+    return int(columns[-1] - columns[0] + 1)
 
 
 def baseline_tilt(parts: list[np.ndarray]) -> float:
@@ -352,6 +361,7 @@ class Whole:
     count: int
     input: np.ndarray
     aspect: float = 1.0  # the blob's width over its height
+    wide: float = 0.0  # its width over the median uncut digit's of the picture (0: none uncut)
 
 
 @dataclass

@@ -131,18 +131,27 @@ def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
 
 def training_inputs(x, y, train_cfg: DictConfig) -> dict:
     """Arguments for model.fit: plain arrays, or a cached, prefetched tf.data pipeline (always
-    when augmenting: scan-like augmentation runs per batch inside it)."""
-    augment = train_cfg.augment.enabled
-    if train_cfg.input_pipeline == "numpy" and not augment:
+    when augmenting: scan-like augmentation and the coarse copies' share run per batch in it)."""
+    augment, coarse_share = train_cfg.augment.enabled, train_cfg.coarse_digits
+    if train_cfg.input_pipeline == "numpy" and not augment and not coarse_share:
         return {"x": x, "y": y, "batch_size": train_cfg.batch_size}
     import tensorflow as tf
 
+    columns = (x, y)
+    if coarse_share:
+        from digitpipe import coarse
+
+        started = time.perf_counter()
+        columns = (x, coarse.copies(x, train_cfg.seed), y)
+        print(f"train: coarse copies of {len(x)} digits in {time.perf_counter() - started:.1f} s")
     data = (
-        tf.data.Dataset.from_tensor_slices((x, y))
+        tf.data.Dataset.from_tensor_slices(columns)
         .cache()
         .shuffle(len(x), seed=train_cfg.seed, reshuffle_each_iteration=True)
         .batch(train_cfg.batch_size)
     )
+    if coarse_share:
+        data = data.map(coarse_or_not(coarse_share))
     if augment:
         from digitpipe.augment import batch_augmenter
 
@@ -152,6 +161,18 @@ def training_inputs(x, y, train_cfg: DictConfig) -> dict:
         # slower measured: 1,249-1,332 against 952-1,366 img/s on scan_robust)
         data = data.map(augmenter)
     return {"x": data.prefetch(tf.data.AUTOTUNE)}
+
+
+def coarse_or_not(share: float):
+    """tf.data map: each digit of a batch is its coarse copy with probability `share` (drawn
+    afresh every epoch), else itself."""
+    import tensorflow as tf
+
+    def pick(x, copy, y):
+        chosen = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < share
+        return tf.where(chosen, copy, x), y
+
+    return pick
 
 
 def live_history(paths: Paths, train_cfg: DictConfig):

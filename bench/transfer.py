@@ -36,6 +36,8 @@ RECIPES = {  # row name: overrides
     ],
     "experiment=scan_robust (coarse 0.3)": ["experiment=scan_robust"],
     "scan_robust with coarse 0.5": ["experiment=scan_robust", "train.coarse_digits=0.5"],
+    "scan_robust 20 epochs": ["experiment=scan_robust", "train.epochs=20"],
+    "experiment=best + coarse 0.3": ["experiment=best", "train.coarse_digits=0.3"],
 }
 
 

@@ -38,6 +38,15 @@ RECIPES = {  # row name: overrides
     "scan_robust with coarse 0.5": ["experiment=scan_robust", "train.coarse_digits=0.5"],
     "scan_robust 20 epochs": ["experiment=scan_robust", "train.epochs=20"],
     "experiment=best + coarse 0.3": ["experiment=best", "train.coarse_digits=0.3"],
+    "scan_robust + flagged ones 0.5 only": [
+        "experiment=scan_robust",
+        "train.augment.enabled=true",
+        "train.augment.flagged_ones=0.5",
+        *(
+            f"train.augment.{k}=0"
+            for k in ("thickness", "elastic", "blur", "noise", "rotation_deg", "shift", "zoom")
+        ),
+    ],
 }
 
 

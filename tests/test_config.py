@@ -57,6 +57,9 @@ def test_every_model_config_validates(model):
         (["train.mixed_precision=bf16"], "train.mixed_precision"),
         (["train.warmup_start=0"], "train.warmup_start=0"),
         (["train.augment.flagged_ones=1.5"], "train.augment.flagged_ones=1.5"),
+        (["train.augment.flagged_ones=0.5"], "must be 0 while train.augment.enabled is false"),
+        (["train.coarse_digits=1.5"], "train.coarse_digits=1.5"),
+        (["train.augment.low_resolution=0.3"], "low_resolution is gone: train.coarse_digits took"),
     ],
 )
 def test_bad_values_name_the_key(overrides, expected):

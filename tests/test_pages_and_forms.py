@@ -360,11 +360,11 @@ def test_a_blob_far_wider_than_tall_stays_cut_however_surely_it_reads_whole():
         assert taken_cuts(picture, list(parts), [(4, 1.0)]) == expected
 
 
-def test_a_blob_twice_as_wide_as_the_numbers_other_digits_stays_cut_however_surely_it_reads_whole():
+def test_a_blob_far_wider_than_the_numbers_other_digits_stays_cut_when_its_parts_read_as_digits():
     """UCI's digits are narrow: two of them touching ("06" of "064") make a blob only 1.2-1.4x
     wider than tall, which read whole as a 4 at 0.99. Beside the number's other digits it is
-    twice as wide as they are: 300 numbers drawn as the benchmark's are (other seeds) gave the
-    right count of digits 96.7 % of the time before, 99.7 % after."""
+    twice as wide as they are. A wide 0 cut into halves is as wide, but its halves do not read
+    as digits: the cut stays only where the parts read surely enough together."""
     from digitpipe.scans.read import TWO_DIGITS_WIDE, taken_cuts
 
     rng = np.random.default_rng(7)
@@ -380,6 +380,9 @@ def test_a_blob_twice_as_wide_as_the_numbers_other_digits_stays_cut_however_sure
     alone = normalise.Whole(first=0, count=2, input=inputs[0], aspect=wholes[0].aspect)
     undone = normalise.Picture(inputs=list(inputs), wholes=[alone])  # no other digit to compare
     assert taken_cuts(undone, list(parts), [(4, 0.99)]) == [(4, 0.99), (4, 1.0)]
+    halves = [(1, 0.6), (7, 0.7), (4, 1.0)]  # a wide 0 of "04" cut in two: no digits
+    zero = normalise.Picture(inputs=list(inputs), wholes=wholes)
+    assert taken_cuts(zero, list(halves), [(0, 0.99)]) == [(0, 0.99), (4, 1.0)]
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 2), (2, 2), (3, 4)])

@@ -157,6 +157,10 @@ def _check_values(cfg: DictConfig) -> None:
     a = t.augment
     for key in ("thickness", "elastic", "blur", "flagged_ones"):
         _check(0 <= a[key] <= 1, f"train.augment.{key}", a[key], "a probability in [0, 1]")
+    _check(
+        a.enabled or not a.flagged_ones, "train.augment.flagged_ones", a.flagged_ones,
+        "must be 0 while train.augment.enabled is false (the augmentation draws the flag)",
+    )  # fmt: skip
     for key in ("shift", "zoom", "noise"):
         _check(0 <= a[key] < 1, f"train.augment.{key}", a[key], "in [0, 1)")
     _check(0 <= a.rotation_deg <= 180, "train.augment.rotation_deg", a.rotation_deg, "0..180")
@@ -251,12 +255,20 @@ def known_keys(conf_dir: Path) -> list[str]:
     return keys + [key.rsplit(".", 1)[0] for key in keys if "." in key]
 
 
+REPLACED_KEYS = {  # keys taken out, and what took their place
+    "train.augment.low_resolution": "train.coarse_digits took its place (coarse copies of digits, "
+    "as a form scanner's 8x8 grid holds them)",
+}
+
+
 def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
     """Hydra's multi-line messages ('Could not find X / Available options ...') as one line; an
     unknown key is named as such, with the closest known key when `conf_dir` is given."""
     unknown = re.match(r"Could not override '([^']+)'", str(exc))
     if unknown and "is not in struct" in f"{exc} {exc.__cause__}":
         key = unknown.group(1)
+        if key.lstrip("+~") in REPLACED_KEYS:
+            return f"{key} is gone: {REPLACED_KEYS[key.lstrip('+~')]}"
         close = difflib.get_close_matches(key, known_keys(conf_dir), n=1) if conf_dir else []
         return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

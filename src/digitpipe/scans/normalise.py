@@ -314,7 +314,7 @@ def digit_inputs(gray: np.ndarray, split: bool = True) -> tuple[list[np.ndarray]
         if len(blob) > 1:
             union = np.logical_or.reduce(blob)
             whole = fit_to_mnist(ink, union).astype(np.float32)
-            height, width = width_of(union.T), width_of(union)
+            height, width = width_of(union.T), width_of(union)  # the transpose's width: height
             wide = width / digit_width if digit_width else 0.0
             wholes.append(Whole(len(inputs), len(blob), whole, width / height, wide))
         inputs += [fit_to_mnist(ink, part).astype(np.float32) for part in blob]

@@ -26,6 +26,7 @@ CHUNK = 256  # pictures normalised and predicted at a time: memory stays bounded
 SURE_WHOLE = 0.97  # a blob read whole this surely is one digit, however its cut parts read
 ONE_DIGIT_ASPECT = 1.6  # ... unless it is this many times wider than tall: then it is digits
 TWO_DIGITS_WIDE = 1.6  # ... or this many times wider than the picture's other (uncut) digits
+WIDE_PARTS_SURE = 0.5  # ... where its parts read this surely together (a wide 0's halves do not)
 POOL_FROM = 400  # from this many pictures on, normalise in worker processes (start-up ~1 s)
 
 
@@ -151,9 +152,10 @@ def taken_cuts(
     without this check. A blob far wider than tall, or than the number's uncut digits, stays
     cut: squeezed into one box, two narrow touching digits read as one, surely."""
     for whole, (digit, confidence) in reversed(list(zip(picture.wholes, wholes, strict=True))):
-        if whole.aspect > ONE_DIGIT_ASPECT or whole.wide > TWO_DIGITS_WIDE:
-            continue
         cut = parts[whole.first : whole.first + whole.count]
+        sure_parts = float(np.prod([c for _, c in cut])) >= WIDE_PARTS_SURE
+        if whole.aspect > ONE_DIGIT_ASPECT or (whole.wide > TWO_DIGITS_WIDE and sure_parts):
+            continue
         if confidence >= SURE_WHOLE or confidence > float(np.prod([c for _, c in cut])):
             parts[whole.first : whole.first + whole.count] = [(digit, confidence)]
             picture.inputs[whole.first : whole.first + whole.count] = [whole.input]

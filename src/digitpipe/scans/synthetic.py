@@ -19,27 +19,11 @@ import pandas as pd
 from PIL import Image, ImageFilter
 from sklearn.datasets import load_digits
 
+from digitpipe.scans.pen import strokes
+
 Rng = np.random.Generator
 
 FORMATS = ("png", "jpg", "bmp", "tiff")
-
-
-def strokes(digit8: np.ndarray, size: int, rng: np.random.Generator, pen: int = 0) -> np.ndarray:
-    """An 8x8 UCI digit (0..16) as crisp pen strokes, size x size, ink = 1.
-
-    pen > 0 thickens the stroke by that many pixels (marker), pen < 0 thins it (pencil).
-    """
-    image = Image.fromarray((digit8 / 16.0 * 255).astype(np.uint8))
-    ink = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
-    ink = 1 / (1 + np.exp(-(ink - rng.uniform(0.35, 0.55)) * 14))
-    if pen:
-        grown = Image.fromarray((ink * 255).astype(np.uint8))
-        kernel = 2 * abs(pen) + 1
-        grown = grown.filter(
-            ImageFilter.MaxFilter(kernel) if pen > 0 else ImageFilter.MinFilter(kernel)
-        )
-        ink = np.asarray(grown, dtype=np.float32) / 255.0
-    return ink
 
 
 def place(ink: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -127,6 +127,12 @@ def main() -> None:
                 ["recipe", "seeds", "training s", "MNIST val", "MNIST test",
                  *transfer.CASES, "mean of cases"],
             )  # fmt: skip
+            section(
+                "uci_in_domain",
+                transfer.in_domain,
+                "UCI digits read by a classifier trained on UCI's own 8x8 grids (scikit-learn SVC)",
+                ["held out", "per fold", "mean", "a 10-digit row right"],
+            )
         if "scans" in only or "memory" in only:
             rows, measured = scans.measure() if "scans" in only else ([], {})
             if "memory" in only:

@@ -51,7 +51,7 @@ def test_a_digit_too_faint_to_leave_ink_in_the_grid_is_left_as_it_is():
     made = [coarse.copies(faint[None], seed)[0] for seed in range(12)]
     kept = [np.array_equal(copy, faint) for copy in made]
     assert any(kept) and not all(kept)
-    assert all(0 <= copy.min() and copy.max() <= 1 for copy in made)
+    assert all(copy.min() >= 0 and copy.max() <= 1 for copy in made)
 
 
 def test_copies_follow_the_seed_and_leave_an_empty_image_alone():
@@ -87,7 +87,7 @@ def test_a_share_between_nothing_and_all_copies_about_that_share_afresh_each_epo
     data = training_inputs(x, y, cfg)["x"]
 
     def copied() -> set[int]:
-        (batch, _), = list(data)  # one epoch
+        ((batch, _),) = list(data)  # one epoch
         ids = (batch.numpy()[:, 0, :9, 0] > 0.1) @ (1 << np.arange(9))
         originals = np.abs(batch.numpy()[:, 5:23, 12:15] - 1).max(axis=(1, 2, 3)) < 1e-3
         return set(range(512)) - set(ids[originals].tolist())

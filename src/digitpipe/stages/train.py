@@ -158,7 +158,8 @@ def training_inputs(x, y, train_cfg: DictConfig) -> dict:
         augmenter = batch_augmenter(train_cfg.augment, train_cfg.seed)
         # one batch at a time: the augmentation's random draws then follow the batches, so a
         # seed gives the same training (mapped in parallel, weights differed run to run; no
-        # slower measured: 1,249-1,332 against 952-1,366 img/s on scan_robust)
+        # slower measured: 1,249-1,332 against 952-1,366 img/s on scan_robust, when it trained
+        # with the scan-like augmentation)
         data = data.map(augmenter)
     return {"x": data.prefetch(tf.data.AUTOTUNE)}
 

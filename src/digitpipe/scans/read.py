@@ -152,11 +152,12 @@ def taken_cuts(
     without this check. A blob far wider than tall, or than the number's uncut digits, stays
     cut: squeezed into one box, two narrow touching digits read as one, surely."""
     for whole, (digit, confidence) in reversed(list(zip(picture.wholes, wholes, strict=True))):
-        cut = parts[whole.first : whole.first + whole.count]
-        sure_parts = float(np.prod([c for _, c in cut])) >= WIDE_PARTS_SURE
-        if whole.aspect > ONE_DIGIT_ASPECT or (whole.wide > TWO_DIGITS_WIDE and sure_parts):
+        together = float(np.prod([c for _, c in parts[whole.first : whole.first + whole.count]]))
+        if whole.aspect > ONE_DIGIT_ASPECT or (
+            whole.wide > TWO_DIGITS_WIDE and together >= WIDE_PARTS_SURE
+        ):
             continue
-        if confidence >= SURE_WHOLE or confidence > float(np.prod([c for _, c in cut])):
+        if confidence >= SURE_WHOLE or confidence > together:
             parts[whole.first : whole.first + whole.count] = [(digit, confidence)]
             picture.inputs[whole.first : whole.first + whole.count] = [whole.input]
     return parts

@@ -165,8 +165,8 @@ def training_inputs(x, y, train_cfg: DictConfig) -> dict:
 
 
 def coarse_or_not(share: float):
-    """tf.data map: each digit of a batch is its coarse copy with probability `share` (drawn
-    afresh every epoch), else itself."""
+    """tf.data map: each digit of a batch is its coarse copy with probability `share`, else
+    itself; the batches are reshuffled every epoch, so other digits are copies each epoch."""
     import tensorflow as tf
 
     def pick(x, copy, y):

@@ -162,3 +162,24 @@ def test_the_gallery_says_how_many_of_how_many_it_shows(workspace):
     assert chosen == [True, True, False, True, True, False]
     first = read.FirstN(2)
     assert [first(str(k), "") for k in range(4)] == [True, True, False, False]
+
+
+def test_the_share_of_digits_read_right_says_how_far_a_wrong_number_is_from_right():
+    """A 10-digit form row with one digit misread is a wrong picture but nine right digits; a
+    lost or split digit shifts the rest, so a wrong count of digits has none right."""
+    from digitpipe.scans.read import summarise
+
+    table = pd.DataFrame(
+        {
+            "file": ["a.png", "b.png", "c.png", "d.png"],
+            "prediction": ["0123456789", "0123456788", "012345678", "7"],
+            "label": ["0123456789", "0123456789", "0123456789", "7"],
+            "correct": [True, False, False, True],
+            "accepted": [True, True, True, True],
+            "error": ["", "", "", ""],
+            "case": ["form_row", "form_row", "form_row", "clean"],
+        }
+    )
+    summary = summarise(table)
+    assert summary["by_case"] == {"clean": 1.0, "form_row": round(1 / 3, 4)}
+    assert summary["digits_by_case"] == {"clean": 1.0, "form_row": round(19 / 30, 4)}

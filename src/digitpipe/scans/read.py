@@ -243,8 +243,18 @@ def report_unread(
             print(f"{stage}: {len(names)} file(s) {what}: {', '.join(names[:3])}{more}")
 
 
+def digits_right(prediction: str | None, label: str) -> int:
+    """The label's digits read right, place by place; none when the count of digits is wrong
+    (a digit lost or split shifts every one after it)."""
+    if not isinstance(prediction, str) or len(prediction) != len(label):
+        return 0
+    return sum(p == d for p, d in zip(prediction, label, strict=True))
+
+
 def summarise(table: pd.DataFrame) -> dict:
-    """Counts, accuracy overall and on accepted readings, acceptance rate, accuracy per case."""
+    """Counts, accuracy overall and on accepted readings, acceptance rate, accuracy per case, and
+    the share of digits read right per case (a 10-digit form row is wrong for one digit in ten:
+    this says how far from right)."""
     labelled = table[table["label"].notna()]
     summary: dict = {
         "images": int(len(table)),
@@ -257,9 +267,19 @@ def summarise(table: pd.DataFrame) -> dict:
         summary["acceptance_rate"] = round(len(accepted) / len(labelled), 4)
         if len(accepted):
             summary["accepted_accuracy"] = round(float(accepted["correct"].astype(bool).mean()), 4)
-        cases = labelled[labelled["case"] != ""].groupby("case")["correct"]
-        if len(cases):
-            summary["by_case"] = {c: round(float(v.astype(bool).mean()), 4) for c, v in cases}
+        cased = labelled[labelled["case"] != ""]
+        if len(cased):
+            cases = cased.groupby("case")
+            summary["by_case"] = {
+                c: round(float(v["correct"].astype(bool).mean()), 4) for c, v in cases
+            }
+            summary["digits_by_case"] = {
+                c: round(
+                    sum(map(digits_right, v["prediction"], v["label"]))
+                    / sum(map(len, v["label"])), 4,
+                )
+                for c, v in cases
+            }  # fmt: skip
     return summary
 
 

@@ -42,6 +42,8 @@ def mlflow_metrics(summary: dict, prefix: str) -> dict[str, float]:
             metrics[f"{prefix}_{key}"] = summary[key]
     for case, value in summary.get("by_case", {}).items():
         metrics[f"{prefix}_accuracy_{case}"] = value
+    for case, value in summary.get("digits_by_case", {}).items():
+        metrics[f"{prefix}_digit_accuracy_{case}"] = value
     return metrics
 
 

@@ -60,10 +60,12 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     predict_scans.log_results(
         cfg, paths, "scan-benchmark", keys, metrics, files, source.get("model")
     )
-    print("scan-benchmark: case         pipeline   naive")
+    print("scan-benchmark: case         pipeline   digits   naive")
+    digits = summary.get("digits_by_case", {})
     for case, value in summary.get("by_case", {}).items():
-        print(f"scan-benchmark: {case:12s} {value:8.1%}  {naive.get(case, 0):6.1%}")
-    overall = f"{summary.get('accuracy', 0):8.1%}  {summary['naive_accuracy']:6.1%}"
+        shown = f"{value:8.1%}  {digits.get(case, 0):7.1%}  {naive.get(case, 0):6.1%}"
+        print(f"scan-benchmark: {case:12s} {shown}")
+    overall = f"{summary.get('accuracy', 0):8.1%}  {'':7s}  {summary['naive_accuracy']:6.1%}"
     print(f"scan-benchmark: {'all ' + str(summary['images']):12s} {overall}")
     return summary
 

@@ -254,3 +254,23 @@ def test_a_search_is_refused_where_it_would_be_one_training():
     done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.startswith("error: hparams_search=digitnet_optuna: a search runs many")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.optimizer=adamx", "train.optimizer='adamx': not a Keras optimizer"),
+        ("model.layers.0.filters=-3", "model.layers[0] (Conv2D): Invalid value for argument"),
+    ],
+)
+def test_make_exp_refuses_what_only_keras_knows_before_dvc_starts(override, message):
+    """An optimizer Keras lacks or a layer argument it rejects passes every schema rule; the
+    check `make exp` runs first builds the model as the train stage will, so DVC never starts
+    (it would remove the stage's outputs) and params.yaml stays as it was."""
+    before = (REPO / "params.yaml").read_bytes()
+    command = ["-m", "digitpipe.commands.params", "--check", override]
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: config: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (REPO / "params.yaml").read_bytes() == before

@@ -6,7 +6,9 @@
 The composed config is validated first and replaces params.yaml atomically: a rejected override
 leaves the previous params.yaml as it was. `make exp` checks its overrides this way before DVC
 starts (DVC removes a stage's outputs before running it, so a bad value found by the stage
-itself would cost them).
+itself would cost them). --check also builds the model and its optimizer and loss, as the train
+stage will (Keras's registries are the option lists): a layer argument or an optimizer Keras
+does not have is refused there too.
 """
 
 from __future__ import annotations
@@ -39,9 +41,19 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
             compose_and_dump(draft, str(paths.conf_dir), None, "config", "", overrides)
         except HydraException as exc:
             raise UserError(f"config: {one_line_hydra_error(exc, paths.conf_dir)}") from None
-        validate(OmegaConf.load(draft))  # before anything replaces the real file
-        if not check_only:
+        cfg = validate(OmegaConf.load(draft))  # before anything replaces the real file
+        if check_only:
+            builds(cfg)
+        else:
             draft.replace(target)
+
+
+def builds(cfg) -> None:
+    """The train stage's model, optimizer and loss, built and compiled (a few seconds: Keras
+    loads); a config mistake there raises the stage's own one-line UserError."""
+    from digitpipe.stages.train import compiled_model
+
+    compiled_model(cfg, cfg.train.batch_size)
 
 
 @cli

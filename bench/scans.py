@@ -109,7 +109,7 @@ def measure() -> tuple[list[list], dict]:
         per_picture.append((time.perf_counter() - start) / 300 * 1000)
     rates = []  # as the stage reads: workers started (while the model loads), then read_folder
     for _ in range(3):
-        with read.workers(thousand) as pool:
+        with read.workers(len(files)) as pool:
             time.sleep(2)  # in the stage, the workers start while the model loads (1-10 s)
             start = time.perf_counter()
             read.read_folder(model, thousand, "labels.csv", True, 0.8, read.FirstN(0), pool)

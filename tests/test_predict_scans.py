@@ -71,6 +71,24 @@ def test_bad_files_become_error_rows_and_the_rest_are_predicted(workspace, capsy
     assert (paths.scans_out_dir / "gallery.png").stat().st_size > 10_000
 
 
+def test_the_stage_walks_the_scans_folder_once(workspace, monkeypatch):
+    """Listing a folder of many thousand scans (on a network drive: seconds) happens once; the
+    workers' count, the reading and the note on skipped files share that listing."""
+    from pathlib import Path
+
+    walks = []
+    real_rglob = Path.rglob
+
+    def counted(self, pattern, *args, **kwargs):
+        walks.append(self)
+        return real_rglob(self, pattern, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "rglob", counted)
+    cfg, paths = workspace
+    predict_scans.run(cfg, paths)
+    assert [w.name for w in walks] == ["scans"]
+
+
 def test_empty_folder_is_a_clear_error(workspace, tmp_path):
     cfg, paths = workspace
     (tmp_path / "nothing").mkdir()

@@ -83,14 +83,35 @@ class FewPerCase:
         return self.seen[case] <= self.per_case
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Every file with an image extension below `folder`, in a stable order."""
+@dataclass(frozen=True)
+class Listing:
+    """A folder's files, found in one walk: its pictures (by extension, in a stable order) and
+    the other files' names (said to be skipped). A folder of 100,000 scans on a network drive
+    is walked once, not once per use."""
+
+    folder: Path
+    pictures: list[Path]
+    others: list[str]
+
+
+def list_folder(folder: Path) -> Listing:
+    """Every file below `folder`, pictures apart; a user error when there is no picture."""
     if not folder.is_dir():
         raise UserError(f"scans.dir: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    pictures, others = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            pictures.append(path)
+        else:
+            others.append(path.relative_to(folder).as_posix())
+    if not pictures:
         raise UserError(f"scans.dir: no images (PNG, JPEG, BMP, TIFF, GIF, WebP, HEIC) in {folder}")
-    return files
+    return Listing(folder, pictures, others)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Every file with an image extension below `folder`, in a stable order."""
+    return list_folder(folder).pictures
 
 
 def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, str]]:
@@ -114,11 +135,12 @@ def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, s
 
 
 @contextmanager
-def workers(folder: Path) -> Iterator[Executor | None]:
-    """Processes for normalising a big folder on every core (None for a few pictures: not worth
-    starting), started at once so that they import while the caller loads its model."""
+def workers(pictures: int) -> Iterator[Executor | None]:
+    """Processes for normalising a big folder (of this many pictures) on every core (None for
+    a few pictures: not worth starting), started at once so that they import while the caller
+    loads its model."""
     cores = os.cpu_count() or 1
-    if cores < 2 or len(list_images(folder)) < POOL_FROM:
+    if cores < 2 or pictures < POOL_FROM:
         yield None
         return
     with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -179,7 +201,7 @@ def reading(name: str, picture: Picture, digits, labels: dict, min_confidence: f
 
 def read_folder(
     model,
-    folder: Path,
+    folder: Path | Listing,
     labels_file: str | None,
     split: bool,
     min_confidence: float,
@@ -187,12 +209,14 @@ def read_folder(
     pool: Executor | None = None,
     stage: str = "predict-scans",
 ) -> tuple[pd.DataFrame, list[GalleryItem]]:
-    """Every picture of `folder` read by `model`: (predictions table, gallery items for the
-    pictures that `gallery_pick(file, case)` wants). Normalised in `pool` (see `workers`) when
-    given, while the model predicts the chunk before. `stage` names the progress lines."""
-    files = list_images(folder)
+    """Every picture of `folder` (or of its listing) read by `model`: (predictions table,
+    gallery items for the pictures that `gallery_pick(file, case)` wants). Normalised in `pool`
+    (see `workers`) when given, while the model predicts the chunk before. `stage` names the
+    progress lines."""
+    listing = folder if isinstance(folder, Listing) else list_folder(folder)
+    folder, files = listing.folder, listing.pictures
     labels = read_labels(folder, labels_file)
-    report_unread(folder, files, labels, labels_file, stage)
+    report_unread(listing, labels, labels_file, stage)
     rows: list[Reading] = []
     gallery: list[GalleryItem] = []
     chunks = [files[start : start + CHUNK] for start in range(0, len(files), CHUNK)]
@@ -225,16 +249,10 @@ def read_folder(
     return table, gallery
 
 
-def report_unread(
-    folder: Path, files: list[Path], labels: dict, labels_file: str | None, stage: str
-) -> None:
+def report_unread(listing: Listing, labels: dict, labels_file: str | None, stage: str) -> None:
     """Say what will not be read: files without a picture's name, labels of absent files."""
-    pictures = {p.relative_to(folder).as_posix() for p in files}
-    others = sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES and p.name != labels_file
-    )
+    pictures = {p.relative_to(listing.folder).as_posix() for p in listing.pictures}
+    others = [name for name in listing.others if Path(name).name != labels_file]
     absent = sorted(set(labels) - pictures)
     for what, names in (("not a picture by its name, skipped", others),
                         (f"in {labels_file} but not in the folder", absent)):  # fmt: skip

@@ -106,11 +106,11 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     from digitpipe import plots
 
     s = cfg.scans
-    folder = paths.resolve_user_path(s.dir)
-    with read.workers(folder) as pool:  # they start while the model loads
+    listing = read.list_folder(paths.resolve_user_path(s.dir))
+    with read.workers(len(listing.pictures)) as pool:  # they start while the model loads
         model, source = load_model(cfg, paths)
         table, gallery = read.read_folder(
-            model, folder, s.labels_file, s.split_digits, s.min_confidence,
+            model, listing, s.labels_file, s.split_digits, s.min_confidence,
             gallery_pick=read.FirstN(s.gallery_max), pool=pool,
         )  # fmt: skip
     summary = read.summarise(table) | source

@@ -71,3 +71,27 @@ def test_a_dataset_another_job_logged_first_is_linked_not_a_crash(tmp_path, monk
     logged = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
     assert calls == ["validation", "validation"]
     assert [d.dataset.name for d in logged] == ["mnist-val"]
+
+
+def test_registering_says_nothing_of_its_own_and_leaves_mlflows_lines_on(tmp_path, capfd):
+    """The evaluate stage says in one line what it registered; MLflow's "Registered model ...
+    already exists. Creating a new version of this model..." and "Created version ..." stay out
+    of the pipeline's output, and MLflow speaks again afterwards."""
+    from mlflow.utils import logging_utils
+
+    from digitpipe.paths import Paths
+    from digitpipe.tracking.registry import register_and_promote
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    paths = Paths(workspace=tmp_path, root=tmp_path)
+    versions = []
+    for k, val in enumerate((0.5, 0.6)):
+        source = tmp_path / f"model-{k}"
+        source.mkdir()
+        versions.append(register_and_promote(paths, "digits", source.as_uri(),
+                                             {"val_accuracy": val}, 100, f"run{k}"))  # fmt: skip
+    said = capfd.readouterr()
+    assert versions == [("1", True), ("2", True)]
+    assert "Registered model" not in said.err + said.out
+    assert "Created version" not in said.err + said.out
+    assert logging_utils.MLFLOW_LOGGING_STREAM.enabled

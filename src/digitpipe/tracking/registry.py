@@ -11,13 +11,31 @@ with the right champion too.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import mlflow
 from mlflow.tracking import MlflowClient
+from mlflow.utils import logging_utils
 
 from digitpipe.paths import Paths
 from digitpipe.tracking.store import lock_for, retry_when_locked
 
 CHAMPION = "champion"
+
+
+@contextlib.contextmanager
+def mlflow_quiet() -> Iterator[None]:
+    """MLflow's own lines off ("Registered model ... already exists. Creating a new version of
+    this model...", "Created version ..."): the stage says what was registered, in one line.
+    Failures still raise."""
+    was = logging_utils.MLFLOW_LOGGING_STREAM.enabled
+    logging_utils.disable_logging()
+    try:
+        yield
+    finally:
+        if was:
+            logging_utils.enable_logging()
 
 
 def score(tags: dict[str, str]) -> tuple[float, int]:
@@ -42,7 +60,8 @@ def register_and_promote(
     accuracy beats the current champion's. Returns (version, promoted)."""
     client = MlflowClient()
     tags = {k: f"{v:.6f}" for k, v in scores.items()} | {"params": str(params), "run_id": run_id}
-    version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
+    with mlflow_quiet():
+        version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
     with lock_for(paths, "registry"):
         champion = current_champion(client, name)
         promoted = champion is None or better(scores["val_accuracy"], params, champion.tags)

@@ -98,7 +98,8 @@ def measure() -> tuple[list[list], dict]:
     thousand = scan_folder(100)
     paths = workspace_with_model(thousand)
     model = models.load(paths.model_file)
-    files = read.list_images(thousand)
+    listing = read.list_folder(thousand)  # listed once, as the stage does
+    files = listing.pictures
     warm = [normalise.read_digits(f, True, False) for f in files[:32]]
     read.predict_chunk(model, warm)  # warm-up: the first predict traces
     per_picture = []  # one core, one picture after another: the normalising cost itself
@@ -112,7 +113,7 @@ def measure() -> tuple[list[list], dict]:
         with read.workers(len(files)) as pool:
             time.sleep(2)  # in the stage, the workers start while the model loads (1-10 s)
             start = time.perf_counter()
-            read.read_folder(model, thousand, "labels.csv", True, 0.8, read.FirstN(0), pool)
+            read.read_folder(model, listing, "labels.csv", True, 0.8, read.FirstN(0), pool)
             rates.append(len(files) / (time.perf_counter() - start))
     rate = statistics.median(rates)
 

@@ -274,3 +274,12 @@ def test_make_exp_refuses_what_only_keras_knows_before_dvc_starts(override, mess
     assert done.stderr.startswith(f"error: config: {message}")
     assert len(done.stderr.strip().splitlines()) == 1
     assert (REPO / "params.yaml").read_bytes() == before
+
+
+def test_make_exps_check_counts_the_training_sets_steps_as_the_train_stage_does():
+    """A warm-up of 0.6 of the one epoch leaves hundreds of steps to decay in; the check's
+    build must count the training set's steps, not refuse it as if an epoch were one step."""
+    command = ["-m", "digitpipe.commands.params", "--check", "experiment=fast",
+               "train.warmup_epochs=0.6"]  # fmt: skip
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "config is valid"), done.stderr

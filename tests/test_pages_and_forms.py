@@ -114,6 +114,25 @@ def test_thick_parallel_strokes_and_a_single_bar_are_not_rules():
     assert (cleaned == one).all()  # the lines are gone, the stroke they crossed is whole
 
 
+def test_lines_short_of_the_picture_go_with_paper_on_both_sides_and_a_0s_sides_stay():
+    """Ruled lines that end before the picture's edge (a margin, a photo's crop) are printed
+    where they have paper on both sides; the straight sides of a 0 as long have its stroke on
+    one side all along, and stay."""
+    from digitpipe.scans.printed import remove_rules
+
+    one = np.zeros((100, 100), dtype=bool)
+    one[10:95, 60:63] = True
+    ruled = one.copy()
+    ruled[[40, 70], 8:93] = True  # two printed lines across 85 % of the width
+    assert (remove_rules(ruled, ruled) == one).all()
+    zero = np.zeros((100, 100), dtype=bool)  # a 0 in a tight crop, 86 % of its height
+    for y in range(7, 93):  # sides bowing out, strokes 10 px thick: a 4-px band runs straight
+        bow = round(6 * (1 - abs(y - 50) / 43))
+        zero[y, 24 - bow : 34 - bow] = zero[y, 66 + bow : 76 + bow] = True
+    zero[7:12, 24:76] = zero[88:93, 24:76] = True
+    assert (remove_rules(zero, zero) == zero).all()  # before: both sides cut out as rules
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_tiny_faint_crop_stays_one_digit(tmp_path, seed):
     rng = np.random.default_rng(seed)

@@ -89,6 +89,20 @@ def test_the_stage_walks_the_scans_folder_once(workspace, monkeypatch):
     assert [w.name for w in walks] == ["scans"]
 
 
+def test_a_broken_link_named_like_a_picture_is_an_error_row_and_a_folder_is_not(workspace):
+    """A scan that a link no longer reaches is reported, not silently skipped; a folder whose
+    name ends in .png is neither a picture nor a skipped file."""
+    cfg, paths = workspace
+    scans = paths.resolve_user_path(cfg.scans.dir)
+    (scans / "moved.png").symlink_to(scans / "no-such-scan.png")
+    (scans / "album.png").mkdir()
+    predict_scans.run(cfg, paths)
+    table = pd.read_csv(paths.scans_out_dir / "predictions.csv", keep_default_na=False)
+    errors = dict(zip(table["file"], table["error"], strict=True))
+    assert errors["moved.png"].startswith("not a readable image")
+    assert "album.png" not in errors
+
+
 def test_empty_folder_is_a_clear_error(workspace, tmp_path):
     cfg, paths = workspace
     (tmp_path / "nothing").mkdir()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from digitpipe.config import one_line_hydra_error, validate
 from digitpipe.errors import UserError, cli
@@ -43,17 +43,29 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
             raise UserError(f"config: {one_line_hydra_error(exc, paths.conf_dir)}") from None
         cfg = validate(OmegaConf.load(draft))  # before anything replaces the real file
         if check_only:
-            builds(cfg)
+            check_builds(cfg)
         else:
             draft.replace(target)
 
 
-def builds(cfg) -> None:
-    """The train stage's model, optimizer and loss, built and compiled (a few seconds: Keras
-    loads); a config mistake there raises the stage's own one-line UserError."""
+MNIST_TRAIN_IMAGES = 60_000  # MNIST's training file, before the validation split
+
+
+def check_builds(cfg: DictConfig) -> None:
+    """The train stage's model, optimizer and loss, built and compiled under this machine's
+    precision and for the training set's size (a learning-rate schedule counts its steps), as
+    the stage will (a few seconds: Keras loads); a config mistake there raises the stage's own
+    one-line UserError."""
+    import keras
+
+    from digitpipe import precision
     from digitpipe.stages.train import compiled_model
 
-    compiled_model(cfg, cfg.train.batch_size)
+    keras.mixed_precision.set_dtype_policy(
+        precision.for_this_machine(cfg.train.mixed_precision).policy
+    )
+    limit = cfg.data.train_limit or MNIST_TRAIN_IMAGES
+    compiled_model(cfg, min(limit, MNIST_TRAIN_IMAGES) - cfg.data.val_size)
 
 
 @cli

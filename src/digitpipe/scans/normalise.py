@@ -150,7 +150,7 @@ def ink_is_dark(gray: np.ndarray) -> bool:
         return dark_share < 0.5
     light = mean_filter(gray, max(3, min(gray.shape) // 2) | 1)
     levels = (mean_filter(gray, 5) - light).ravel()
-    return float(np.mean((levels - levels.mean()) ** 3)) < 0
+    return float(np.mean((levels - levels.mean()) ** 3)) <= 0  # a tie: dark ink, the usual
 
 
 def background(ink: np.ndarray) -> np.ndarray:

@@ -99,7 +99,9 @@ def list_folder(folder: Path) -> Listing:
     if not folder.is_dir():
         raise UserError(f"scans.dir: {folder} is not a folder")
     pictures, others = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    # a broken link named like a picture is listed, to become an error row; a folder is not
+    found = (p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
+    for path in sorted(found):
         if path.suffix.lower() in IMAGE_SUFFIXES:
             pictures.append(path)
         else:
@@ -135,12 +137,12 @@ def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, s
 
 
 @contextmanager
-def workers(pictures: int) -> Iterator[Executor | None]:
-    """Processes for normalising a big folder (of this many pictures) on every core (None for
-    a few pictures: not worth starting), started at once so that they import while the caller
+def workers(count: int) -> Iterator[Executor | None]:
+    """Processes for normalising a big folder (of `count` pictures) on every core (None for a
+    few pictures: not worth starting), started at once so that they import while the caller
     loads its model."""
     cores = os.cpu_count() or 1
-    if cores < 2 or pictures < POOL_FROM:
+    if cores < 2 or count < POOL_FROM:
         yield None
         return
     with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -214,8 +216,8 @@ def read_folder(
     (see `workers`) when given, while the model predicts the chunk before. `stage` names the
     progress lines."""
     listing = folder if isinstance(folder, Listing) else list_folder(folder)
-    folder, files = listing.folder, listing.pictures
-    labels = read_labels(folder, labels_file)
+    root, files = listing.folder, listing.pictures
+    labels = read_labels(root, labels_file)
     report_unread(listing, labels, labels_file, stage)
     rows: list[Reading] = []
     gallery: list[GalleryItem] = []
@@ -223,7 +225,7 @@ def read_folder(
 
     def normalised(chunk: list[Path]) -> tuple[list[str], list[bool], Iterator[Picture]]:
         """Starts normalising a chunk (in the workers, when there are) and returns at once."""
-        names = [p.relative_to(folder).as_posix() for p in chunk]
+        names = [p.relative_to(root).as_posix() for p in chunk]
         wanted = [gallery_pick(n, labels.get(n, (None, ""))[1]) for n in names]
         args = (read_digits, chunk, [split] * len(chunk), wanted)
         return names, wanted, pool.map(*args, chunksize=16) if pool is not None else map(*args)

@@ -28,7 +28,8 @@ CHAMPION = "champion"
 def mlflow_quiet() -> Iterator[None]:
     """MLflow's own lines off ("Registered model ... already exists. Creating a new version of
     this model...", "Created version ..."): the stage says what was registered, in one line.
-    Failures still raise."""
+    Its warnings in that call are off too (MLflow has one switch for its output); failures
+    still raise."""
     was = logging_utils.MLFLOW_LOGGING_STREAM.enabled
     logging_utils.disable_logging()
     try:

@@ -35,7 +35,7 @@ exp: install  ## a DVC experiment, overrides checked before DVC starts: make exp
 	$(BIN)/dvc exp run $(foreach s,$(S),-S '$(s)')
 
 exps: install  ## the experiments side by side: model, epochs, training s, validation, test, scans
-	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|train_time_s|best_val_accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'
+	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|train_time_s|val.accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'
 
 test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra, PostgreSQL, Ray)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
@@ -52,8 +52,8 @@ ui: install  ## MLflow UI on the project's store: http://127.0.0.1:5000 (prints 
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
-server: install  ## shared MLflow server: PostgreSQL backend, proxied artifacts, on :5001 (.server/)
-	$(BIN)/python -m digitpipe.commands.server
+server: install  ## shared MLflow server: PostgreSQL backend, proxied artifacts, on :5001 (.server/); ARGS="--host 0.0.0.0"
+	$(BIN)/python -m digitpipe.commands.server $(ARGS)
 
 params: install  ## recompose params.yaml from conf/ (after editing conf/), e.g. make params ARGS=model=lenet5
 	$(BIN)/python -m digitpipe.commands.params $(ARGS)

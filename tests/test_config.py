@@ -56,6 +56,7 @@ def test_every_model_config_validates(model):
         (["+train.epoch=3"], "train.epoch"),
         (["train.mixed_precision=bf16"], "train.mixed_precision"),
         (["train.warmup_start=0"], "train.warmup_start=0"),
+        (["train.warmup_epochs=0.5"], "a warmup needs train.lr_schedule=cosine"),
         (["train.augment.flagged_ones=1.5"], "train.augment.flagged_ones=1.5"),
         (["train.augment.flagged_ones=0.5"], "must be 0 while train.augment.enabled is false"),
         (["train.coarse_digits=1.5"], "train.coarse_digits=1.5"),

@@ -88,7 +88,8 @@ def test_dvc_metrics_and_plots_show_the_results(repro):
 def test_the_mlflow_run_holds_config_metrics_and_artifacts_of_every_stage(repro, mlrun):
     project, _ = repro
     client, experiment, found = mlrun
-    metrics = json.loads((project / "outputs" / "evaluate" / "metrics.json").read_text())["test"]
+    evaluated = json.loads((project / "outputs" / "evaluate" / "metrics.json").read_text())
+    metrics = evaluated["test"]
     assert found.info.status == "FINISHED"  # every tracked stage done
     assert found.info.run_name == "seed_blog_cnn-e1"
     assert found.data.params["train.epochs"] == "1"
@@ -101,6 +102,8 @@ def test_the_mlflow_run_holds_config_metrics_and_artifacts_of_every_stage(repro,
     note = found.data.tags["mlflow.note.content"]
     assert note.startswith("**seed_blog_cnn**, 1 epochs") and "test accuracy" in note
     assert found.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    # the kept model's validation accuracy, which the champion is chosen by, in dvc metrics too
+    assert found.data.metrics["val_accuracy_final"] == pytest.approx(evaluated["val"]["accuracy"])
     assert "scan_accuracy" in found.data.metrics
     assert "scan_benchmark_naive_accuracy" in found.data.metrics
     history = client.get_metric_history(found.info.run_id, "val_accuracy")

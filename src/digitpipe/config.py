@@ -138,6 +138,12 @@ def _check_values(cfg: DictConfig) -> None:
         t.warmup_epochs,
         "0 <= warmup_epochs < epochs",
     )
+    _check(
+        t.warmup_epochs == 0 or t.lr_schedule == "cosine",
+        "train.warmup_epochs",
+        t.warmup_epochs,
+        "a warmup needs train.lr_schedule=cosine (a constant learning rate has none)",
+    )
     _check(0 < t.warmup_start <= 1, "train.warmup_start", t.warmup_start, "in (0, 1]")
     _check(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "in [0, 1)")
     patience = t.early_stopping_patience

@@ -1,5 +1,6 @@
 """The Hydra config tree: composition, params.yaml drift, and one-line errors."""
 
+import math
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ from omegaconf import OmegaConf
 from digitpipe.commands.sweep import check_overrides
 from digitpipe.config import compose, flatten, load_params, run_name, validate
 from digitpipe.errors import UserError
+from digitpipe.paths import Paths
 from tests.helpers.project import REPO
 
 MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
@@ -75,6 +77,14 @@ def test_bad_values_name_the_key(overrides, expected):
     [
         (["train.optimizer=adagradd"], "train.optimizer='adagradd': not a Keras optimizer"),
         (["train.loss=hinge_loss"], "train.loss='hinge_loss': not a Keras loss"),
+        (
+            ["train.loss=sparse_categorical_crossentropy"],
+            "the targets are one-hot over the 10 digits; use 'categorical_crossentropy'",
+        ),
+        (
+            ["train.loss=kl_divergence", "train.label_smoothing=0.1"],
+            "train.label_smoothing=0.1: only with train.loss=categorical_crossentropy",
+        ),
         (["model.layers.0.type=Conv9D"], "model.layers[0].type='Conv9D': no such keras layer"),
         (["model.layers.0.kernel_size=40"], "model.layers[0] (Conv2D) does not fit its input"),
         (["+model.layers.0.filterz=3"], "model.layers[0] (Conv2D)"),
@@ -238,15 +248,18 @@ def test_a_ray_sweep_to_a_cluster_that_is_not_there_is_one_line(monkeypatch):
         check_overrides(argv, REPO / "conf")
 
 
-def test_a_search_scores_the_model_its_job_keeps():
-    """Optuna maximises the validation accuracy of the weights that are saved and registered:
-    the last epoch's, or the best epoch's only when train.restore_best brings those back."""
+def test_a_search_scores_the_model_its_job_keeps(tmp_path):
+    """Optuna maximises the validation accuracy of the weights that are saved and registered,
+    as the evaluate stage measured it on them; a job without a validation split scores NaN."""
     from digitpipe.commands.sweep import searched_score
 
-    summary = {"best_val_accuracy": 0.114, "final_val_accuracy": 0.112}
-    assert searched_score(compose(REPO / "conf"), summary) == 0.112
-    restored = compose(REPO / "conf", ["train.restore_best=true"])
-    assert searched_score(restored, summary) == 0.114
+    paths = Paths(workspace=tmp_path, root=tmp_path)
+    assert math.isnan(searched_score(paths))
+    paths.evaluate_dir.mkdir(parents=True)
+    paths.evaluate_metrics_file.write_text('{"test": {"accuracy": 0.2}}')
+    assert math.isnan(searched_score(paths))
+    paths.evaluate_metrics_file.write_text('{"test": {"accuracy": 0.2}, "val": {"accuracy": 0.1}}')
+    assert searched_score(paths) == 0.1
 
 
 def test_a_search_is_refused_where_it_would_be_one_training():

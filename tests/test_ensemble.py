@@ -73,3 +73,15 @@ def test_an_ensemble_is_one_model_that_averages_its_members(members):
     run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw), champion_uri], project)
     scans = run(["python", "-m", "digitpipe.stages.predict_scans"], project)
     assert "30 images, 0 errors" in scans.stdout
+
+
+def test_an_ensemble_is_built_from_trained_models_never_from_earlier_ensembles(members):
+    project, files, raw = members
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw)], project)
+    run([*ENSEMBLE, "--models", *[f.name for f in files]], project)  # a second ensemble version
+    client = MlflowClient(store(project))
+    registered = client.search_model_versions("name = 'digit-classifier'")
+    assert len(registered) >= 2 and all("members" in v.tags for v in registered)
+    done = run([*ENSEMBLE, "--top", "2"], project, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --top 2: only 0 trained versions of 'digit-classifier'"

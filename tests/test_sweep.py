@@ -148,6 +148,10 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         (project_copy / "champ" / "outputs" / "scans" / "metrics.json").read_text()
     )
     assert scans_metrics["scans"]["model"] == f"models:/digit-classifier/{champion.version}"
+    # its scan results went to runs of their own, and its pipeline run still finished
+    champ_run_file = project_copy / "champ" / "outputs" / "train" / "mlflow_run.json"
+    champ_run = json.loads(champ_run_file.read_text())
+    assert client.get_run(champ_run["run_id"]).info.status == "FINISHED"
 
     # a real MLflow server on loopback shows the runs, their histories and the report
     port = free_port()

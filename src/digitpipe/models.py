@@ -89,8 +89,18 @@ def make_loss(name: str, label_smoothing: float) -> keras.losses.Loss:
         loss = None
     if loss is None:
         raise UserError(f"config: train.loss={name!r}: not a Keras loss")
+    if name.startswith("sparse_") or name.startswith("Sparse"):
+        raise UserError(
+            f"config: train.loss={name!r}: the targets are one-hot over the 10 digits; use "
+            f"{name.removeprefix('sparse_').removeprefix('Sparse')!r}"
+        )
     if name == "categorical_crossentropy":
         return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    if label_smoothing:  # it would be silently ignored
+        raise UserError(
+            f"config: train.label_smoothing={label_smoothing}: only with "
+            f"train.loss=categorical_crossentropy, not {name!r}"
+        )
     return loss
 
 

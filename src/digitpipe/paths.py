@@ -127,6 +127,11 @@ class Paths:
         return self.workspace / "outputs" / "evaluate"
 
     @property
+    def evaluate_metrics_file(self) -> Path:
+        """Test scores and the kept model's validation accuracy (what a search maximises)."""
+        return self.evaluate_dir / "metrics.json"
+
+    @property
     def scans_out_dir(self) -> Path:
         return self.workspace / "outputs" / "scans"
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     tracking.configure(cfg, paths)
     uris = args.models or tracking.best_versions(registered, args.top)
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
-        found = f"{len(uris)} evaluated version" + ("" if len(uris) == 1 else "s")
+        found = f"{len(uris)} trained version" + ("" if len(uris) == 1 else "s")
         raise UserError(f"--top {args.top}: only {found} of {registered!r}")
     (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
     if not len(y_val):
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             version, promoted = tracking.register_and_promote(
                 paths, registered, model_uri,
                 {"val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"]},
-                ensemble.count_params(), run.info.run_id,
+                ensemble.count_params(), run.info.run_id, members=uris,
             )  # fmt: skip
             result |= {"version": version, "champion": promoted}
     print(

@@ -156,20 +156,22 @@ def main(raw: DictConfig) -> float:
                 raise UserError(f"{job_dir.parent}: no MLflow parent run recorded for this sweep")
             parent = sweep["run_id"]
             tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
-            if (done := finished_before(paths, tags["hydra_overrides"])) is not None:
+            if finished_before(paths, tags["hydra_overrides"]) is not None:
                 print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
-                return searched_score(cfg, done)
-        summary = run_pipeline(cfg, paths, tags=tags, parent=parent)["train"]
+                return searched_score(paths)
+        run_pipeline(cfg, paths, tags=tags, parent=parent)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
-    return searched_score(cfg, summary)
+    return searched_score(paths)
 
 
-def searched_score(cfg: DictConfig, summary: dict) -> float:
-    """What a sweeper (Optuna) maximises: the validation accuracy of the model the job keeps
-    (its best epoch's only with train.restore_best), never the test set's."""
-    key = "best_val_accuracy" if cfg.train.restore_best else "final_val_accuracy"
-    return summary.get(key, float("nan"))
+def searched_score(paths: Paths) -> float:
+    """What a sweeper (Optuna) maximises: the validation accuracy of the model the job keeps,
+    as the evaluate stage measured it on that model (never the test set's)."""
+    try:
+        return json.loads(paths.evaluate_metrics_file.read_text())["val"]["accuracy"]
+    except (OSError, ValueError, KeyError):  # no validation split, or no evaluate stage
+        return float("nan")
 
 
 if __name__ == "__main__":

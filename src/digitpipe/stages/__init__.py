@@ -23,6 +23,9 @@ from digitpipe.paths import Paths
 COMMAND_PREFIX = "python -m digitpipe.stages."
 # Stages that log into the pipeline's MLflow run (prepare only writes data).
 UNTRACKED = ("prepare",)
+# Stages that read pictures with the model `scans.model_uri` names when it is set: their results
+# then go to runs of their own (predict_scans.log_results), so the pipeline run is done without.
+READ_WITH_MODEL_URI = ("predict_scans", "scan_benchmark")
 
 
 def pipeline(dvc_file: Path) -> dict[str, str]:
@@ -40,9 +43,10 @@ def pipeline(dvc_file: Path) -> dict[str, str]:
     return order
 
 
-def tracked_stages(paths: Paths) -> list[str]:
+def tracked_stages(cfg: DictConfig, paths: Paths) -> list[str]:
     """The stages whose completion makes a pipeline run FINISHED in MLflow."""
-    return [name for name in pipeline(paths.pipeline_file) if name not in UNTRACKED]
+    skipped = UNTRACKED + (READ_WITH_MODEL_URI if cfg.scans.model_uri else ())
+    return [name for name, module in pipeline(paths.pipeline_file).items() if module not in skipped]
 
 
 def stage_function(module: str) -> Callable[[DictConfig, Paths], Any]:

@@ -135,7 +135,7 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
         val_pred = model.predict(x_val, batch_size=512, verbose=0).argmax(1)
         val_accuracy = float(accuracy_score(y_val, val_pred))
 
-    with tracking.stage_run(cfg, paths, "evaluate", tracked_stages(paths)):
+    with tracking.stage_run(cfg, paths, "evaluate", tracked_stages(cfg, paths)):
         out = paths.evaluate_dir
         scores = {"test": metrics, "val_accuracy": val_accuracy}
         files = write_tables(out, scores, report, matrix, y_test, probs.argmax(1))

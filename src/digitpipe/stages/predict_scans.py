@@ -78,7 +78,7 @@ def log_results(
     if not paths.run_file.is_file() and not cfg.scans.model_uri:
         return
     if belongs_to_pipeline_run(cfg, paths, keys):
-        with tracking.stage_run(cfg, paths, stage, tracked_stages(paths)):
+        with tracking.stage_run(cfg, paths, stage, tracked_stages(cfg, paths)):
             tracking.log_metrics(metrics)
             tracking.log_files(*files, folder=folder)
         return

@@ -32,8 +32,8 @@ def naive_accuracy(model, folder: Path, labels: pd.DataFrame) -> dict[str, float
 def run(cfg: DictConfig, paths: Paths) -> dict:
     bench, s = cfg.scans.benchmark, cfg.scans
     folder = paths.resolve_output_path(bench.dir)
+    model, source = predict_scans.load_model(cfg, paths)  # a bad model_uri: nothing written
     labels = synthetic.generate(folder, bench.per_case, bench.seed)
-    model, source = predict_scans.load_model(cfg, paths)
     table, gallery = read.read_folder(
         model, folder, "labels.csv", s.split_digits, s.min_confidence,
         gallery_pick=read.FewPerCase(GALLERY_PER_CASE), stage="scan-benchmark",

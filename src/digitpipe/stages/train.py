@@ -297,7 +297,7 @@ def run(
         with tracking.start_pipeline_run(
             cfg,
             paths,
-            tracked_stages(paths),
+            tracked_stages(cfg, paths),
             tags=(tags or {})
             | {
                 "precision": chosen.policy,
@@ -332,7 +332,7 @@ def run(
             )
             tracking.log_files(paths.history_file, *figures, folder="train")
             if cfg.mlflow.log_model:
-                example = splits.load(paths.prepared_dir, "test")[0][:3]
+                example = data["train"][0][:3]  # the signature needs shapes only
                 model_uri = tracking.log_keras_model(
                     model, example, cfg.model.name, last_epoch=summary["epochs_run"] - 1
                 )

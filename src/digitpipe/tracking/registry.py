@@ -56,11 +56,15 @@ def register_and_promote(
     scores: dict[str, float],
     params: int,
     run_id: str,
+    members: list[str] | None = None,
 ) -> tuple[str, bool]:
     """Register the model as a new version of `name`; move 'champion' to it if its validation
-    accuracy beats the current champion's. Returns (version, promoted)."""
+    accuracy beats the current champion's. Returns (version, promoted). An ensemble's version
+    names its `members`, so that a later ensemble is not built from it."""
     client = MlflowClient()
     tags = {k: f"{v:.6f}" for k, v in scores.items()} | {"params": str(params), "run_id": run_id}
+    if members:
+        tags["members"] = " ".join(members)
     with mlflow_quiet():
         version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
     with lock_for(paths, "registry"):
@@ -100,10 +104,13 @@ def current_champion(client: MlflowClient, name: str):
 
 def best_versions(name: str, top: int) -> list[str]:
     """URIs of up to `top` versions of `name`, best first by their tags (validation accuracy,
-    then fewer parameters): the members an ensemble is built from."""
+    then fewer parameters): the members an ensemble is built from. Earlier ensembles are left
+    out: their members would count twice."""
     versions = retry_when_locked(MlflowClient().search_model_versions)(f"name = '{name}'")
     one_per_run = {  # a run registered twice counts once
-        v.tags.get("run_id") or v.version: v for v in versions if "val_accuracy" in v.tags
+        v.tags.get("run_id") or v.version: v
+        for v in versions
+        if "val_accuracy" in v.tags and "members" not in v.tags
     }
     ranked = sorted(one_per_run.values(), key=lambda v: score(v.tags))[::-1]
     return [f"models:/{name}/{v.version}" for v in ranked[:top]]

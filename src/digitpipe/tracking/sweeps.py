@@ -76,7 +76,7 @@ def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | No
     failed = [r for r in children if r.info.status != "FINISHED"]
     status = "FAILED" if failed or not children else "FINISHED"
     retry_when_locked(client.set_tag)(record["run_id"], "jobs", str(len(children)))
-    if children and cfg.mlflow.log_model:
+    if children and cfg.mlflow.log_model and cfg.mlflow.registered_model:
         settle_champion(cfg.mlflow.registered_model)  # jobs on other machines raced for it
     retry_when_locked(client.set_terminated)(record["run_id"], status)
     return status

@@ -113,9 +113,19 @@ class Paths:
         return self.train_dir / "history.csv"
 
     @property
+    def summary_file(self) -> Path:
+        """The finished training's figures (time, final and best validation accuracy)."""
+        return self.train_dir / "summary.json"
+
+    @property
     def backup_dir(self) -> Path:
         """Keras BackupAndRestore state of an unfinished training (removed when it finishes)."""
         return self.train_dir / "backup"
+
+    @property
+    def backup_run_file(self) -> Path:
+        """The MLflow run an unfinished training logs to: a rerun resumes into it."""
+        return self.backup_dir / "run.json"
 
     @property
     def run_file(self) -> Path:

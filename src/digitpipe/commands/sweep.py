@@ -46,9 +46,11 @@ def run_pipeline(
     cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None, parent: str | None = None
 ) -> dict:
     """Every stage of dvc.yaml in order; prepare is skipped when this data config's copy exists."""
+    from digitpipe.mnist import splits
+
     results = {}
     for name, module in pipeline(paths.pipeline_file).items():
-        if name == "prepare" and (paths.prepared_dir / "test.npz").is_file():
+        if name == "prepare" and splits.file(paths.prepared_dir, "test").is_file():
             continue
         run = stage_function(module)
         results[name] = run(cfg, paths, tags=tags, parent_run_id=parent) if name == "train" else (
@@ -57,16 +59,15 @@ def run_pipeline(
     return results
 
 
-def finished_before(paths: Paths, overrides: str) -> dict | None:
-    """A job whose pipeline run already FINISHED (a resumed sweep): its summary, else None.
+def finished_before(paths: Paths, overrides: str) -> bool:
+    """Whether this job's pipeline run already FINISHED (a resumed sweep).
     A recorded run that did not finish, and that train will not resume from a backup, is
     marked superseded: the job starts over in a new run. A finished job of other overrides
     (the sweep relaunched with other values into its folder) is refused: its results would
     pass for these."""
     if not paths.run_file.is_file():
-        return None
+        return False
     run_id = tracking.read_run_file(paths)["run_id"]
-    summary = paths.train_dir / "summary.json"
     tags = tracking.finished_run(run_id)
     if tags is not None and tags.get("hydra_overrides", overrides) != overrides:
         ran, asked = set(tags["hydra_overrides"].split(",")), set(overrides.split(","))
@@ -75,11 +76,11 @@ def finished_before(paths: Paths, overrides: str) -> dict | None:
             f"{','.join(sorted(asked - ran))}: resume a sweep with its own values, or start a "
             "new one (no hydra.sweep.dir)"
         )
-    if tags is not None and summary.is_file():
-        return json.loads(summary.read_text())
-    if not (paths.backup_dir / "run.json").is_file():
+    if tags is not None and paths.summary_file.is_file():
+        return True
+    if not paths.backup_run_file.is_file():
         tracking.supersede(run_id)
-    return None
+    return False
 
 
 def check_overrides(argv: list[str], conf_dir: Path) -> None:
@@ -156,7 +157,7 @@ def main(raw: DictConfig) -> float:
                 raise UserError(f"{job_dir.parent}: no MLflow parent run recorded for this sweep")
             parent = sweep["run_id"]
             tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
-            if finished_before(paths, tags["hydra_overrides"]) is not None:
+            if finished_before(paths, tags["hydra_overrides"]):
                 print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
                 return searched_score(paths)
         run_pipeline(cfg, paths, tags=tags, parent=parent)

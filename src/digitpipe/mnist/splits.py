@@ -69,12 +69,17 @@ def class_counts(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     }
 
 
+def file(folder: Path, name: str) -> Path:
+    """Where split `name` (train, val, test) lies in a prepared-data folder."""
+    return folder / f"{name}.npz"
+
+
 def save(folder: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (x, y) in splits.items():
         tmp = folder / f".{name}.{os.getpid()}.tmp.npz"  # parallel jobs may write at once
         np.savez(tmp, x=x, y=y)
-        tmp.replace(folder / f"{name}.npz")
+        tmp.replace(file(folder, name))
     counts = folder / f".class_counts.{os.getpid()}.tmp"
     counts.write_text(json.dumps(class_counts(splits), indent=2) + "\n")
     counts.replace(folder / "class_counts.json")
@@ -82,7 +87,7 @@ def save(folder: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None
 
 def load(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(x float32 N×28×28×1 in [0,1], y uint8 N) of one split."""
-    path = folder / f"{name}.npz"
+    path = file(folder, name)
     if not path.is_file():
         raise UserError(f"{path}: prepared data missing (run the prepare stage: `dvc repro`)")
     with np.load(path) as npz:

@@ -24,7 +24,7 @@ COMMAND_PREFIX = "python -m digitpipe.stages."
 # Stages that log into the pipeline's MLflow run (prepare only writes data).
 UNTRACKED = ("prepare",)
 # Stages that read pictures with the model `scans.model_uri` names when it is set: their results
-# then go to runs of their own (predict_scans.log_results), so the pipeline run is done without.
+# then go to runs of their own (scans/results.py), so the pipeline run is done without.
 READ_WITH_MODEL_URI = ("predict_scans", "scan_benchmark")
 
 

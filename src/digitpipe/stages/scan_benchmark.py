@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 
 from digitpipe import plots
 from digitpipe.paths import Paths
-from digitpipe.scans import normalise, read, synthetic
-from digitpipe.stages import predict_scans, run_stage
+from digitpipe.scans import normalise, read, results, synthetic
+from digitpipe.stages import run_stage
 
 GALLERY_PER_CASE = 3
 
@@ -32,7 +32,7 @@ def naive_accuracy(model, folder: Path, labels: pd.DataFrame) -> dict[str, float
 def run(cfg: DictConfig, paths: Paths) -> dict:
     bench, s = cfg.scans.benchmark, cfg.scans
     folder = paths.resolve_output_path(bench.dir)
-    model, source = predict_scans.load_model(cfg, paths)  # a bad model_uri: nothing written
+    model, source = results.load_model(cfg, paths)  # a bad model_uri: nothing written
     labels = synthetic.generate(folder, bench.per_case, bench.seed)
     table, gallery = read.read_folder(
         model, folder, "labels.csv", s.split_digits, s.min_confidence,
@@ -44,7 +44,7 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
     summary["naive_accuracy"] = round(float(np.mean([naive[c] for c in labels["case"]])), 4)
 
     out = paths.scan_benchmark_out_dir
-    files = predict_scans.write(out, table, summary, "scan_benchmark")
+    files = results.write(out, table, summary, "scan_benchmark")
     cases = labels["case"].nunique()
     title = (
         f"Scan benchmark: {len(gallery)} of {summary['images']} shown "
@@ -52,14 +52,12 @@ def run(cfg: DictConfig, paths: Paths) -> dict:
         f"of {cases} cases), accuracy {summary.get('accuracy', 0):.1%}"
     )
     files.append(plots.scan_gallery(gallery, out / "gallery.png", title))
-    metrics = predict_scans.mlflow_metrics(summary, "scan_benchmark")
+    metrics = results.mlflow_metrics(summary, "scan_benchmark")
     metrics |= {f"scan_benchmark_naive_accuracy_{c}": v for c, v in naive.items()}
     metrics["scan_benchmark_naive_accuracy"] = summary["naive_accuracy"]
     keys = ("scans.benchmark.dir", "scans.benchmark.per_case", "scans.benchmark.seed")
     keys += ("scans.split_digits", "scans.min_confidence")
-    predict_scans.log_results(
-        cfg, paths, "scan-benchmark", keys, metrics, files, source.get("model")
-    )
+    results.log_results(cfg, paths, "scan-benchmark", keys, metrics, files, source.get("model"))
     print("scan-benchmark: case         pipeline   digits   naive")
     digits = summary.get("digits_by_case", {})
     for case, value in summary.get("by_case", {}).items():

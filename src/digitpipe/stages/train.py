@@ -73,7 +73,7 @@ def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
 
 def backup_run_id(paths: Paths) -> str | None:
     try:
-        return json.loads((paths.backup_dir / "run.json").read_text())["run_id"]
+        return json.loads(paths.backup_run_file.read_text())["run_id"]
     except (OSError, ValueError, KeyError):
         return None
 
@@ -94,7 +94,7 @@ def attempt_key(cfg: DictConfig, paths: Paths) -> str:
 
 def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
     """Mark the backup folder with this config and run, so a rerun knows what it may resume."""
-    mark_backup(cfg, paths, "run.json", json.dumps({"run_id": run_id}))
+    mark_backup(cfg, paths, paths.backup_run_file.name, json.dumps({"run_id": run_id}))
 
 
 def owned_train_dir(paths: Paths) -> FileLock:
@@ -312,13 +312,15 @@ def run(
         ) as mlrun:
             if cfg.train.resume:
                 prepare_backup(cfg, paths, mlrun.info.run_id)
-            tracking.log_datasets(paths.prepared_dir)
+            tracking.log_datasets(
+                {s: splits.file(paths.prepared_dir, s) for s in ("train", "val", "test")}
+            )
             summary = fit(cfg, paths, model, data, resuming=resume_id is not None)
             model.save(paths.model_file)
             if cfg.train.resume:
                 shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
             shutil.rmtree(paths.backup_dir, ignore_errors=True)
-            (paths.train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            paths.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
             figures = [
                 plots.training_curves(paths.history_file, paths.train_dir / "curves.png"),
                 plots.model_diagram(model, paths.train_dir / "model.png"),

@@ -31,8 +31,7 @@ run: install  ## the main job: dvc repro (prepare → train → evaluate → pre
 
 exp: install  ## a DVC experiment, overrides checked before DVC starts: make exp S="model=lenet5 train.epochs=3"
 	@test -n "$(S)" || { echo 'error: make exp needs overrides, e.g. make exp S="train.epochs=3"' >&2; exit 2; }
-	@$(BIN)/python -m digitpipe.commands.params --check $(S)
-	$(BIN)/dvc exp run $(foreach s,$(S),-S '$(s)')
+	@$(BIN)/python -m digitpipe.commands.params --exp-run $(S)
 
 exps: install  ## the experiments side by side: model, epochs, training s, validation, test, scans
 	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|train_time_s|val.accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'

@@ -2,6 +2,7 @@
 non-zero exit, and nothing lost: params.yaml, outputs/ and the MLflow store stay as they were."""
 
 import hashlib
+import shutil
 import time
 from pathlib import Path
 
@@ -163,12 +164,20 @@ def test_make_exp_checks_its_overrides_before_dvc_removes_any_output(project, mn
     assert done.returncode != 0
     assert errors == ["error: config: train.epochs=-1 is invalid: must be >= 1"]
     assert snapshot(project) == before
+    # the scans folder is read as predict-scans will, before DVC starts
+    done = run([*make, f"S=scans.dir={project / 'nope'}"], project, check=False)
+    errors = [line for line in done.stderr.splitlines() if "***" not in line]
+    assert errors == [f"error: scans.dir: {project / 'nope'} is not a folder"]
+    assert snapshot(project) == before
 
-    # DVC composes params.yaml from conf/ and -S only: the tiny data must be named again
+    # DVC composes params.yaml from conf/ and -S only: the tiny data must be named again;
+    # each override reaches DVC whole, a folder's name with a space in it too
+    mine = project / "my scans"
+    shutil.copytree(project / "data" / "scans", mine)
     tiny = " ".join(tiny_overrides(mnist_raw))
-    run([*make, f"S={tiny} scans.gallery_max=5 scans.min_confidence=0.5"], project)
+    run([*make, f"S={tiny} scans.gallery_max=5 'scans.dir={mine}'"], project)
     params = OmegaConf.load(project / "params.yaml")
-    assert params.scans.gallery_max == 5 and params.scans.min_confidence == 0.5
+    assert params.scans.gallery_max == 5 and params.scans.dir == str(mine)
     assert (
         snapshot(project)["files"]["outputs/train/model.keras"]
         == (before["files"]["outputs/train/model.keras"])

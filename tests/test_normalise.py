@@ -321,3 +321,19 @@ def test_a_faint_digit_in_a_noisy_unevenly_lit_crop_is_dark_ink(seed):
     dark_share = np.mean(gray <= otsu_threshold(gray))
     assert abs(dark_share - 0.5) <= normalise.AMBIGUOUS_SPLIT
     assert normalise.ink_is_dark(gray)
+
+
+def test_a_very_large_picture_is_read_without_pillows_raw_warning(tmp_path, monkeypatch):
+    """Between Pillow's two decompression-bomb limits a picture is read, quietly (its warning
+    was two raw lines of Python on stderr); past the upper one it is an error row."""
+    import warnings
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40x40 is past it, under twice it
+    Image.new("L", (40, 40), 255).save(tmp_path / "big.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gray, note = normalise.load_gray_noted(tmp_path / "big.png")
+    assert gray.shape == (40, 40) and note == ""
+    Image.new("L", (50, 50), 255).save(tmp_path / "bomb.png")
+    with pytest.raises(normalise.ScanError, match="too large to decode safely"):
+        normalise.load_gray_noted(tmp_path / "bomb.png")

@@ -215,3 +215,37 @@ def test_the_share_of_digits_read_right_says_how_far_a_wrong_number_is_from_righ
     summary = summarise(table)
     assert summary["by_case"] == {"clean": 1.0, "form_row": round(1 / 3, 4)}
     assert summary["digits_by_case"] == {"clean": 1.0, "form_row": round(19 / 30, 4)}
+
+
+def test_labels_csv_is_read_as_people_type_it(tmp_path):
+    """Spaces after commas, "./" before a name and a trailing space find the picture; a label
+    twice with two values, or in digits other than 0-9, is one line naming the file."""
+    (tmp_path / "labels.csv").write_text("file, label\n./a.png,7\nb.png ,12\n")
+    assert read.read_labels(tmp_path, "labels.csv") == {"a.png": ("7", ""), "b.png": ("12", "")}
+    (tmp_path / "labels.csv").write_text("file,label\na.png,3\na.png,7\n")
+    with pytest.raises(UserError, match=r"labels.csv: 'a.png' is labelled twice: 3 and 7$"):
+        read.read_labels(tmp_path, "labels.csv")
+    (tmp_path / "labels.csv").write_text("file,label\na.png,\u0667\n")  # an Arabic-Indic 7
+    with pytest.raises(UserError, match="label of 'a.png' is not made of digits 0-9"):
+        read.read_labels(tmp_path, "labels.csv")
+
+
+def test_make_scans_keeps_the_labels_of_your_own_pictures(tmp_path):
+    """`make scans` writes the samples again into a folder that also holds the user's own
+    pictures: their rows of labels.csv stay; a labels.csv it cannot read is left untouched."""
+    from digitpipe.scans import synthetic
+
+    first = synthetic.sample_name(1)  # a sample's own row is written again
+    (tmp_path / "labels.csv").write_text(f"file,label\nmy_number.jpg,174\n{first},9\n")
+    samples = synthetic.make(tmp_path, per_digit=1)
+    written = pd.read_csv(tmp_path / "labels.csv", dtype=str)
+    assert written["file"].tolist() == [*samples["file"], "my_number.jpg"]
+    assert written.set_index("file").loc["my_number.jpg", "label"] == "174"
+    assert samples.attrs["kept"] == 1
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "labels.csv").write_text("name,digit\nmine.png,4\n")
+    with pytest.raises(UserError, match="cannot keep its rows \\(no column 'file'\\)"):
+        synthetic.make(broken, per_digit=1)
+    assert sorted(p.name for p in broken.iterdir()) == ["labels.csv"]  # nothing written

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from digitpipe.errors import cli
 from digitpipe.scans.synthetic import make
 
 
@@ -18,8 +19,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     labels = make(args.out, args.per_digit, args.seed)
-    print(f"wrote {len(labels)} scans and labels.csv to {args.out}")
+    kept = labels.attrs["kept"]
+    others = f" (kept the rows of {kept} other picture{'s' if kept != 1 else ''})" if kept else ""
+    print(f"wrote {len(labels)} scans and labels.csv to {args.out}{others}")
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)()

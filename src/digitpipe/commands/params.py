@@ -2,17 +2,21 @@
 
     python -m digitpipe.commands.params [override ...]   e.g. model=seed_lab_cnn train.epochs=3
     python -m digitpipe.commands.params --check [override ...]   validate only, write nothing
+    python -m digitpipe.commands.params --exp-run [override ...]   check, then dvc exp run -S ...
 
 The composed config is validated first and replaces params.yaml atomically: a rejected override
 leaves the previous params.yaml as it was. `make exp` checks its overrides this way before DVC
 starts (DVC removes a stage's outputs before running it, so a bad value found by the stage
 itself would cost them). --check also builds the model and its optimizer and loss, as the train
 stage will (Keras's registries are the option lists): a layer argument or an optimizer Keras
-does not have is refused there too.
+does not have is refused there too; and it reads the scans folder's listing and labels file as
+predict-scans will. --exp-run passes each override to DVC whole, so a value may hold spaces.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +48,7 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
         cfg = validate(OmegaConf.load(draft))  # before anything replaces the real file
         if check_only:
             check_builds(cfg)
+            check_scans(cfg, paths)
         else:
             draft.replace(target)
 
@@ -68,16 +73,37 @@ def check_builds(cfg: DictConfig) -> None:
     compiled_model(cfg, min(limit, MNIST_TRAIN_IMAGES) - cfg.data.val_size)
 
 
+def check_scans(cfg: DictConfig, paths: Paths) -> None:
+    """The scans folder and its labels file as predict-scans reads them: a folder that is not
+    there, or a labels.csv it would refuse, is found before DVC removes the stage's outputs."""
+    from digitpipe.scans import read
+
+    listing = read.list_folder(paths.resolve_user_path(cfg.scans.dir))
+    read.read_labels(listing.folder, cfg.scans.labels_file)
+
+
+def dvc_exp_run(overrides: list[str]) -> None:
+    """Become `dvc exp run -S <override> ...` (the environment's dvc), each override whole."""
+    dvc = Path(sys.executable).with_name("dvc")
+    command = [str(dvc) if dvc.is_file() else "dvc", "exp", "run"]
+    command += [arg for override in overrides for arg in ("-S", override)]
+    print(shlex.join(command), flush=True)
+    os.execvp(command[0], command)
+
+
 @cli
 def main() -> None:
     args = sys.argv[1:]
     if args and args[0] in ("-h", "--help"):
         print(__doc__.strip())
         return
-    check_only = bool(args) and args[0] == "--check"
+    mode = args[0] if args and args[0] in ("--check", "--exp-run") else None
+    overrides = args[1:] if mode else args
     paths = Paths.here()
-    write(paths, args[check_only:], check_only)
-    print("config is valid" if check_only else f"wrote {paths.params_file}")
+    write(paths, overrides, check_only=mode is not None)
+    print(f"wrote {paths.params_file}" if mode is None else "config is valid")
+    if mode == "--exp-run":
+        dvc_exp_run(overrides)
 
 
 if __name__ == "__main__":

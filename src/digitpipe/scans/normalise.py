@@ -8,6 +8,7 @@ every one of those respects, plus lighting, paper and noise; each step below und
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,12 @@ def load_gray_noted(path: Path, longest: int = WORK_SIZE) -> tuple[np.ndarray, s
     try:
         if path.stat().st_size == 0:
             raise ScanError("empty file (0 bytes)")
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # a picture between Pillow's two limits is read (its warning was Python's raw
+            # two lines on stderr); past the upper one it is an error row (below)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             frames = getattr(image, "n_frames", 1)
             image.seek(0)
             image.draft("L", (longest, longest))  # JPEG: decode at reduced size, cheap

@@ -123,16 +123,24 @@ def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, s
     path = folder / labels_file
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = table.rename(columns=str.strip)  # "file, label" is what people type
         cases = table["case"] if "case" in table else [""] * len(table)
-        labels = {
-            f: (str(lab).strip(), c)
+        rows = [
+            (Path(f.strip()).as_posix(), lab.strip(), c.strip())  # "./a.png" is "a.png"
             for f, lab, c in zip(table["file"], table["label"], cases, strict=True)
-        }
+        ]
     except (KeyError, ValueError) as exc:
-        raise UserError(f"{path}: needs columns file,label (and optionally case): {exc}") from None
-    bad = [f for f, (lab, _) in labels.items() if not lab.isdigit()]
-    if bad:
-        raise UserError(f"{path}: label of {bad[0]!r} is not made of digits")
+        detail = str(exc).strip()
+        raise UserError(
+            f"{path}: needs columns file,label (and optionally case): {detail}"
+        ) from None
+    labels: dict[str, tuple[str, str]] = {}
+    for file, label, case in rows:
+        if not (label.isascii() and label.isdigit()):
+            raise UserError(f"{path}: label of {file!r} is not made of digits 0-9: {label!r}")
+        if labels.get(file, (label,))[0] != label:
+            raise UserError(f"{path}: {file!r} is labelled twice: {labels[file][0]} and {label}")
+        labels[file] = (label, case)
     return labels
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from PIL import Image, ImageFilter
 from sklearn.datasets import load_digits
 
+from digitpipe.errors import UserError
 from digitpipe.scans.pen import strokes
 
 Rng = np.random.Generator
@@ -70,8 +71,31 @@ def render(digit8: np.ndarray, rng: np.random.Generator, inverted: bool) -> Imag
     return on_paper(canvas, rng, inverted=inverted)
 
 
+def sample_name(number: int) -> str:
+    return f"scan_{number:03d}.{FORMATS[number % len(FORMATS)]}"
+
+
+def others_labels(path: Path, samples: set[str]) -> pd.DataFrame:
+    """The rows of an existing labels.csv for pictures that are not the samples: the user's
+    own, kept when the samples are written again (read before anything is written)."""
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        others = table[~table["file"].str.strip().isin(samples)]
+    except (KeyError, ValueError) as exc:
+        detail = f"no column {exc}" if isinstance(exc, KeyError) else str(exc).strip()
+        raise UserError(
+            f"{path}: cannot keep its rows ({detail}): fix it or move it away"
+        ) from None
+    return others
+
+
 def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
-    """Write per_digit scans of each digit plus labels.csv; returns the labels table."""
+    """Write per_digit scans of each digit and their rows of labels.csv, keeping the rows of
+    other pictures there; returns the samples' labels table."""
+    samples = {sample_name(n) for n in range(1, 10 * per_digit + 1)}
+    others = others_labels(out / "labels.csv", samples)
     rng = np.random.default_rng(seed)
     digits = load_digits()
     out.mkdir(parents=True, exist_ok=True)
@@ -85,11 +109,13 @@ def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:
                 gray = np.asarray(image, dtype=np.float32) / 255
                 tinted = np.stack([gray * 0.85, gray * 0.9, np.minimum(gray * 1.2, 1)], -1)
                 image = Image.fromarray((tinted * 255).astype(np.uint8))
-            name = f"scan_{number:03d}.{FORMATS[number % len(FORMATS)]}"
+            name = sample_name(number)
             image.save(out / name)
-            rows.append({"file": name, "label": digit})
+            rows.append({"file": name, "label": str(digit)})
     labels = pd.DataFrame(rows)
-    labels.to_csv(out / "labels.csv", index=False)
+    merged = pd.concat([labels, others], ignore_index=True).fillna("")
+    merged.to_csv(out / "labels.csv", index=False)
+    labels.attrs["kept"] = len(others)
     return labels
 
 

@@ -16,6 +16,8 @@ checks the first defect: a Keras that fixes it fails that test, which says to lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -106,7 +108,9 @@ def noise(x: tf.Tensor, std: float) -> tf.Tensor:
     return tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=std), 0.0, 1.0)
 
 
-def batch_augmenter(cfg: DictConfig, seed: int):
+def batch_augmenter(
+    cfg: DictConfig, seed: int
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """A function (x, y) -> (x', y) for tf.data's map, built from train.augment."""
     # Data preparation stays in float32 whatever the model's compute policy (bf16 on the fast path).
     options = {"fill_mode": "constant", "seed": seed, "dtype": "float32"}
@@ -124,7 +128,7 @@ def batch_augmenter(cfg: DictConfig, seed: int):
         seed=seed, dtype="float32",
     )  # fmt: skip
 
-    def apply(x: tf.Tensor, y: tf.Tensor):
+    def apply(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         if cfg.flagged_ones:  # off: not even drawn, so other presets' batches stay as they were
             x = flagged_ones(x, y, cfg.flagged_ones)
         x = thickness(x, cfg.thickness)

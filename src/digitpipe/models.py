@@ -62,7 +62,9 @@ def build(model_cfg: DictConfig) -> keras.Model:
 
 
 def make_optimizer(
-    name: str, learning_rate, options: dict[str, dict[str, Any]] | None = None
+    name: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> keras.optimizers.Optimizer:
     """The Keras optimizer called `name` (adam, adamw, sgd, rmsprop, nadam, ...) with its own
     keyword options from `options[name]` (keyed by optimizer, so a preset's Adam betas do not
@@ -112,7 +114,7 @@ def write_summary(model: keras.Model, path: Path) -> Path:
     return path
 
 
-def load(path) -> keras.Model:
+def load(path: str | Path) -> keras.Model:
     """A saved .keras model, or a clear error when the file is missing or unreadable."""
     if not Path(path).is_file():
         raise UserError(f"{path}: model file not found (run the train stage first)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -18,11 +19,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
+if TYPE_CHECKING:
+    import keras
+    from matplotlib.figure import Figure
+
 DPI = 110
 PAPER = 255  # the background of galleries: white
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -83,7 +88,7 @@ def _mosaic(
     cells: Sequence[np.ndarray], captions: Sequence[str], title: str, cols: int,
     caption_lines: int = 1, fontsize: float = 7, scale: float = 4.0,
     colours: Sequence[str] | None = None,
-):  # fmt: skip
+) -> Figure:  # fmt: skip
     """Equal-sized uint8 cells in rows of `cols`, each under its caption, as one image.
     `scale`: screen pixels per cell pixel."""
     height, width = cells[0].shape if cells else (28, 28)
@@ -192,7 +197,7 @@ def per_class_error(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def model_diagram(model, path: Path) -> Path:
+def model_diagram(model: keras.Model, path: Path) -> Path:
     """The network as a column of boxes, input to output: layer, output shape, parameters.
     Monospaced columns sized by their longest entry, so no name runs into a shape."""
     layers = [("Input", str((None, *model.input_shape[1:])), "0")] + [
@@ -228,7 +233,14 @@ def model_diagram(model, path: Path) -> Path:
     return _save(fig, path)
 
 
-def prediction_grid(images, y_true, y_pred, path: Path, title: str, cols: int = 5) -> Path:
+def prediction_grid(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    path: Path,
+    title: str,
+    cols: int = 5,
+) -> Path:
     """Random test digits, each titled 'True: x / Pred: y' (mistakes in red)."""
     captions = [f"True: {t} / Pred: {p}" for t, p in zip(y_true, y_pred, strict=True)]
     colours = ["black" if t == p else "red" for t, p in zip(y_true, y_pred, strict=True)]
@@ -237,7 +249,7 @@ def prediction_grid(images, y_true, y_pred, path: Path, title: str, cols: int = 
     return _save(fig, path)
 
 
-def true_vs_predicted(y_true, y_pred, path: Path, title: str) -> Path:
+def true_vs_predicted(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str) -> Path:
     """Per sample: the true digit (blue o) and the predicted one (red x)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
     index = np.arange(len(y_true))

@@ -85,7 +85,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
     return shown.to_string(index=False)
 
 
-def write_report(table: pd.DataFrame, out, title: str) -> list:
+def write_report(table: pd.DataFrame, out: Path, title: str) -> list:
     out.mkdir(parents=True, exist_ok=True)
     best = table.iloc[0]
     summary = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -25,8 +26,11 @@ from digitpipe.mnist import splits
 from digitpipe.paths import Paths
 from digitpipe.stages.evaluate import score
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-def load_member(cfg, paths: Paths, uri: str) -> keras.Model:
+
+def load_member(cfg: DictConfig, paths: Paths, uri: str) -> keras.Model:
     if Path(uri).suffix == ".keras":
         path = paths.resolve_user_path(uri)
         if not path.is_file():

@@ -18,7 +18,9 @@ from digitpipe.errors import UserError
 SPLITS = ("train", "val", "test")
 
 
-def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
+def stratified_subset(
+    x: np.ndarray, y: np.ndarray, n: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`n` samples with the class mix of `y` (all of them when n is None or too large)."""
     if n is None or n >= len(y):
         return x, y

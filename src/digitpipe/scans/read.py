@@ -15,12 +15,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from digitpipe.errors import UserError
 from digitpipe.scans.normalise import IMAGE_SUFFIXES, Picture, read_digits, started
+
+if TYPE_CHECKING:
+    import keras
 
 CHUNK = 256  # pictures normalised and predicted at a time: memory stays bounded
 SURE_WHOLE = 0.97  # a blob read whole this surely is one digit, however its cut parts read
@@ -159,7 +163,7 @@ def workers(count: int) -> Iterator[Executor | None]:
         yield pool
 
 
-def predict_chunk(model, pictures: list[Picture]) -> list[list[tuple[int, float]]]:
+def predict_chunk(model: keras.Model, pictures: list[Picture]) -> list[list[tuple[int, float]]]:
     """(digit, confidence) per digit of each picture, from one batched prediction. A cut of
     touching digits is undone (the picture's inputs too) where the blob reads surer whole."""
     batch = [x for p in pictures for x in [*p.inputs, *(w.input for w in p.wholes)]]
@@ -195,7 +199,13 @@ def taken_cuts(
     return parts
 
 
-def reading(name: str, picture: Picture, digits, labels: dict, min_confidence: float) -> Reading:
+def reading(
+    name: str,
+    picture: Picture,
+    digits: list[tuple[int, float]],
+    labels: dict,
+    min_confidence: float,
+) -> Reading:
     label, case = labels.get(name, (None, ""))
     row = Reading(file=name, label=label, case=case, error=picture.error, note=picture.note)
     if picture.error:
@@ -210,7 +220,7 @@ def reading(name: str, picture: Picture, digits, labels: dict, min_confidence: f
 
 
 def read_folder(
-    model,
+    model: keras.Model,
     folder: Path | Listing,
     labels_file: str | None,
     split: bool,

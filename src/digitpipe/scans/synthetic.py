@@ -132,44 +132,46 @@ def ruled(height: int, width: int, rng: Rng, grid: bool) -> np.ndarray:
     return lines
 
 
-def single(digit8, rng: Rng, size: int, page: tuple[int, int], pen: int = 0, **paper):
+def single(
+    digit8: np.ndarray, rng: Rng, size: int, page: tuple[int, int], pen: int = 0, **paper
+) -> Image.Image:
     ink = strokes(digit8, size, rng, pen)
     return on_paper(place(ink, *page, rng), rng, **paper)
 
 
-def case_clean(d, rng):
+def case_clean(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 60, (110, 100))
 
 
-def case_shadow(d, rng):
+def case_shadow(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 70, (160, 140), shadow=rng.uniform(0.5, 0.7))
 
 
-def case_lined(d, rng):
+def case_lined(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 70, (130, 120), lines=ruled(130, 120, rng, grid=False))
 
 
-def case_grid(d, rng):
+def case_grid(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 70, (130, 120), lines=ruled(130, 120, rng, grid=True))
 
 
-def case_thick(d, rng):
+def case_thick(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 70, (120, 110), pen=4)
 
 
-def case_thin(d, rng):
+def case_thin(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 90, (140, 130), pen=-2, pen_tone=(0.35, 0.55))
 
 
-def case_inverted(d, rng):
+def case_inverted(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 60, (110, 100), inverted=True)
 
 
-def case_tiny(d, rng):
+def case_tiny(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 14, (220, 200))
 
 
-def case_huge(d, rng):
+def case_huge(d: np.ndarray, rng: Rng) -> Image.Image:
     return single(d, rng, 1400, (1600, 1500))
 
 
@@ -267,7 +269,7 @@ def form_row(digits8: list, rng: Rng) -> Image.Image:
     return on_paper(canvas, rng, lines=printed)
 
 
-def case_faint_tiny(d, rng):
+def case_faint_tiny(d: np.ndarray, rng: Rng) -> Image.Image:
     """A 32x32 crop of a thin grey stroke: thresholded naively it breaks into pieces."""
     ink = strokes(d, int(rng.integers(22, 27)), rng, pen=-1)
     return on_paper(place(ink, 32, 32, rng), rng, pen_tone=(0.55, 0.7))

@@ -43,7 +43,9 @@ def score(y_true: np.ndarray, probs: np.ndarray) -> tuple[dict, dict, np.ndarray
     return metrics, report, confusion_matrix(y_true, y_pred, labels=DIGITS)
 
 
-def worst_mistakes(x, y_true, probs, n: int = 32):
+def worst_mistakes(
+    x: np.ndarray, y_true: np.ndarray, probs: np.ndarray, n: int = 32
+) -> tuple[np.ndarray, list[str]]:
     """Wrong predictions the model was most sure of: (images, captions)."""
     y_pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != y_true)
@@ -52,7 +54,14 @@ def worst_mistakes(x, y_true, probs, n: int = 32):
     return x[order], captions
 
 
-def write_tables(out: Path, scores: dict, report: dict, matrix, y_test, y_pred) -> list[Path]:
+def write_tables(
+    out: Path,
+    scores: dict,
+    report: dict,
+    matrix: np.ndarray,
+    y_test: np.ndarray,
+    y_pred: np.ndarray,
+) -> list[Path]:
     """metrics.json holds the test scores and the kept model's validation accuracy (the figure
     the champion is chosen by), so `dvc metrics show` and `make exps` show both."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +84,14 @@ def write_tables(out: Path, scores: dict, report: dict, matrix, y_test, y_pred) 
     return [out / name for name in names]
 
 
-def draw_figures(cfg: DictConfig, out: Path, x_test, y_test, probs, matrix) -> list[Path]:
+def draw_figures(
+    cfg: DictConfig,
+    out: Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    probs: np.ndarray,
+    matrix: np.ndarray,
+) -> list[Path]:
     y_pred = probs.argmax(1)
     sample = np.random.default_rng(SAMPLE_SEED).choice(len(y_test), size=50, replace=False)
     images, captions = worst_mistakes(x_test, y_test, probs)
@@ -96,7 +112,9 @@ def draw_figures(cfg: DictConfig, out: Path, x_test, y_test, probs, matrix) -> l
     ]  # fmt: skip
 
 
-def log_and_register(cfg: DictConfig, paths: Paths, scores: dict, report: dict, params: int):
+def log_and_register(
+    cfg: DictConfig, paths: Paths, scores: dict, report: dict, params: int
+) -> None:
     """Metrics to the pipeline run, the model to the registry (champion by validation)."""
     record = tracking.read_run_file(paths)
     model_uri = record.get("model_uri")

@@ -8,6 +8,7 @@ outputs/scan-benchmark/metrics.json: per-case accuracy of the pipeline and of th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ from digitpipe.paths import Paths
 from digitpipe.scans import normalise, read, results, synthetic
 from digitpipe.stages import run_stage
 
+if TYPE_CHECKING:
+    import keras
+
 GALLERY_PER_CASE = 3
 
 
-def naive_accuracy(model, folder: Path, labels: pd.DataFrame) -> dict[str, float]:
+def naive_accuracy(model: keras.Model, folder: Path, labels: pd.DataFrame) -> dict[str, float]:
     """The naive recipe per case: whole picture resized to 28x28, grayscale, inverted."""
     inputs = [normalise.naive(normalise.load_gray(folder / f)) for f in labels["file"]]
     probs = model.predict(np.stack(inputs)[..., None], batch_size=256, verbose=0)

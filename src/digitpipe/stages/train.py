@@ -12,6 +12,9 @@ import math
 import shutil
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 import pandas as pd
@@ -24,14 +27,18 @@ from digitpipe.mnist import splits
 from digitpipe.paths import Paths
 from digitpipe.stages import run_stage, tracked_stages
 
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
+
 
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_time_s` to each epoch's logs (so CSVLogger and MLflow record it)."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["epoch_time_s"] = time.perf_counter() - self._start
 
@@ -109,7 +116,9 @@ def owned_train_dir(paths: Paths) -> FileLock:
     return lock
 
 
-def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
+def learning_rate(
+    train_cfg: DictConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """A float, or a cosine schedule with optional linear warmup from lr x warmup_start (a
     fractional warmup with a small start is the one-cycle schedule of fast one-epoch runs)."""
     if train_cfg.lr_schedule == "constant":
@@ -129,7 +138,7 @@ def learning_rate(train_cfg: DictConfig, steps_per_epoch: int):
     )  # fmt: skip
 
 
-def training_inputs(x, y, train_cfg: DictConfig) -> dict:
+def training_inputs(x: np.ndarray, y: np.ndarray, train_cfg: DictConfig) -> dict:
     """Arguments for model.fit: plain arrays, or a cached, prefetched tf.data pipeline (always
     when augmenting: scan-like augmentation and the coarse copies' share run per batch in it)."""
     augment, coarse_share = train_cfg.augment.enabled, train_cfg.coarse_digits
@@ -164,19 +173,21 @@ def training_inputs(x, y, train_cfg: DictConfig) -> dict:
     return {"x": data.prefetch(tf.data.AUTOTUNE)}
 
 
-def coarse_or_not(share: float):
+def coarse_or_not(
+    share: float,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """tf.data map: each digit of a batch is its coarse copy with probability `share`, else
     itself; the batches are reshuffled every epoch, so other digits are copies each epoch."""
     import tensorflow as tf
 
-    def pick(x, copy, y):
+    def pick(x: tf.Tensor, copy: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         chosen = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < share
         return tf.where(chosen, copy, x), y
 
     return pick
 
 
-def live_history(paths: Paths, train_cfg: DictConfig):
+def live_history(paths: Paths, train_cfg: DictConfig) -> Path:
     """Where the per-epoch CSV grows during training (inside the backup when resumable)."""
     return paths.backup_dir / "history.csv" if train_cfg.resume else paths.history_file
 
@@ -233,7 +244,7 @@ def compiled_model(cfg: DictConfig, train_images: int) -> keras.Model:
     return model
 
 
-def whole_training(history_csv, train_images: int, epochs: int) -> dict:
+def whole_training(history_csv: Path, train_images: int, epochs: int) -> dict:
     """Totals over every epoch in the history, including those before a resume."""
     history = pd.read_csv(history_csv)
     train_time = float(history["epoch_time_s"].sum())

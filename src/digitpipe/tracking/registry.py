@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -20,6 +21,9 @@ from mlflow.utils import logging_utils
 
 from digitpipe.paths import Paths
 from digitpipe.tracking.store import lock_for, retry_when_locked
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
 
@@ -92,7 +96,7 @@ def settle_champion(name: str) -> str | None:
     return str(best.version)
 
 
-def current_champion(client: MlflowClient, name: str):
+def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
     """The version the alias points at (search results do not carry aliases), or None."""
     try:
         return retry_when_locked(client.get_model_version_by_alias)(name, CHAMPION)

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -22,6 +22,9 @@ from digitpipe.config import flatten, run_name
 from digitpipe.errors import UserError
 from digitpipe.paths import Paths
 from digitpipe.tracking.store import configure, retry_when_locked
+
+if TYPE_CHECKING:
+    from mlflow.data.dataset import Dataset
 
 STAGE_TAG = "digitpipe.stage."
 ATTEMPT_TAG = "digitpipe.attempt"
@@ -192,14 +195,14 @@ def epoch_callback() -> Any:
     from mlflow.keras import MlflowCallback
 
     class EpochMetrics(MlflowCallback):
-        def on_train_begin(self, logs=None):
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             """The run already holds the whole config as params."""
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if logs:
                 log_metrics(logs, step=epoch)
 
-        def on_test_end(self, logs=None):
+        def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
             """Validation metrics already come per epoch as val_*; skip the step-less copy."""
 
     return EpochMetrics()
@@ -231,7 +234,7 @@ def log_datasets(split_files: dict[str, Path]) -> None:
         log_input_raced(dataset, context)
 
 
-def log_input_raced(dataset, context: str, attempts: int = 3) -> None:
+def log_input_raced(dataset: Dataset, context: str, attempts: int = 3) -> None:
     """mlflow.log_input, once more when a parallel job inserted the same dataset row first
     (PostgreSQL: duplicate key; SQLite: UNIQUE constraint): the retry finds it and links it."""
     for attempt in range(attempts):

@@ -287,20 +287,69 @@ def fit(cfg: DictConfig, paths: Paths, model: keras.Model, data: dict, resuming:
     return {"parameters": int(model.count_params()), **summary}
 
 
+def set_up_this_machine(train_cfg: DictConfig) -> dict[str, str]:
+    """Precision, threads and oneDNN kernels for this machine: printed, and returned as the
+    run's tags (a figure means little without the machine it came from)."""
+    threads = precision.reserved_threads()
+    precision.match_threads(threads)
+    chosen = precision.for_this_machine(train_cfg.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(chosen.policy)
+    reserved = f", {threads} threads reserved" if threads else ""
+    print(f"train: precision {chosen.policy} ({chosen.reason}){reserved}")
+    onednn, onednn_reason = precision.onednn()
+    print(f"train: oneDNN kernels {onednn} ({onednn_reason})")
+    return {
+        "precision": chosen.policy,
+        "precision_reason": chosen.reason,
+        "threads": str(threads or "all"),
+        "onednn": onednn,
+        "onednn_reason": onednn_reason,
+    }
+
+
+def write_outputs(cfg: DictConfig, paths: Paths, model: keras.Model, summary: dict) -> list[Path]:
+    """The model, its history and summary, and the figures; the finished training's backup
+    removed. Returns the files MLflow gets."""
+    model.save(paths.model_file)
+    if cfg.train.resume:
+        shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
+    shutil.rmtree(paths.backup_dir, ignore_errors=True)
+    paths.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
+    return [
+        paths.history_file,
+        plots.training_curves(paths.history_file, paths.train_dir / "curves.png"),
+        plots.model_diagram(model, paths.train_dir / "model.png"),
+        models.write_summary(model, paths.train_dir / "model_summary.txt"),
+    ]
+
+
+def log_outputs(
+    cfg: DictConfig,
+    paths: Paths,
+    model: keras.Model,
+    example: np.ndarray,
+    summary: dict,
+    files: list[Path],
+) -> None:
+    """Figures and files to the pipeline run, and the model (its URI kept in the run file for
+    the evaluate stage, which registers it)."""
+    keys = ("parameters", "train_time_s", "images_per_s", "epochs_run")
+    tracking.log_metrics({k: summary[k] for k in keys})
+    tracking.log_files(*files, folder="train")
+    if cfg.mlflow.log_model:
+        model_uri = tracking.log_keras_model(
+            model, example, cfg.model.name, last_epoch=summary["epochs_run"] - 1
+        )
+        tracking.write_run_file(paths, tracking.read_run_file(paths) | {"model_uri": model_uri})
+
+
 def run(
     cfg: DictConfig,
     paths: Paths,
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
 ) -> dict:
-    threads = precision.reserved_threads()
-    precision.match_threads(threads)
-    chosen = precision.for_this_machine(cfg.train.mixed_precision)
-    keras.mixed_precision.set_dtype_policy(chosen.policy)
-    reserved = f", {threads} threads reserved" if threads else ""
-    print(f"train: precision {chosen.policy} ({chosen.reason}){reserved}")
-    onednn, onednn_reason = precision.onednn()
-    print(f"train: oneDNN kernels {onednn} ({onednn_reason})")
+    machine = set_up_this_machine(cfg.train)
     data = {name: splits.load(paths.prepared_dir, name) for name in ("train", "val")}
     model = compiled_model(cfg, len(data["train"][1]))
     with owned_train_dir(paths):
@@ -309,14 +358,7 @@ def run(
             cfg,
             paths,
             tracked_stages(cfg, paths),
-            tags=(tags or {})
-            | {
-                "precision": chosen.policy,
-                "precision_reason": chosen.reason,
-                "threads": str(threads or "all"),
-                "onednn": onednn,
-                "onednn_reason": onednn_reason,
-            },
+            tags=(tags or {}) | machine,
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,
             attempt=(lambda: attempt_key(cfg, paths)) if cfg.train.resume else None,
@@ -327,30 +369,9 @@ def run(
                 {s: splits.file(paths.prepared_dir, s) for s in ("train", "val", "test")}
             )
             summary = fit(cfg, paths, model, data, resuming=resume_id is not None)
-            model.save(paths.model_file)
-            if cfg.train.resume:
-                shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
-            shutil.rmtree(paths.backup_dir, ignore_errors=True)
-            paths.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
-            figures = [
-                plots.training_curves(paths.history_file, paths.train_dir / "curves.png"),
-                plots.model_diagram(model, paths.train_dir / "model.png"),
-                models.write_summary(model, paths.train_dir / "model_summary.txt"),
-            ]
-            tracking.log_metrics(
-                {
-                    k: summary[k]
-                    for k in ("parameters", "train_time_s", "images_per_s", "epochs_run")
-                }
-            )
-            tracking.log_files(paths.history_file, *figures, folder="train")
-            if cfg.mlflow.log_model:
-                example = data["train"][0][:3]  # the signature needs shapes only
-                model_uri = tracking.log_keras_model(
-                    model, example, cfg.model.name, last_epoch=summary["epochs_run"] - 1
-                )
-                record = tracking.read_run_file(paths) | {"model_uri": model_uri}
-                tracking.write_run_file(paths, record)
+            files = write_outputs(cfg, paths, model, summary)
+            example = data["train"][0][:3]  # the model's signature needs shapes only
+            log_outputs(cfg, paths, model, example, summary, files)
     print(
         f"train: saved {paths.model_file} ({summary['train_time_s']} s, "
         f"{summary['images_per_s']} img/s)"

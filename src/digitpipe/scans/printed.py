@@ -14,7 +14,6 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from digitpipe.scans import imageops
 
@@ -28,7 +27,7 @@ def horizontal_rules(mask: np.ndarray) -> list[tuple[int, int]]:
     candidates = np.flatnonzero(mask.sum(1) >= wide)
     if len(candidates) == 0:
         return []
-    runs = ndimage.binary_opening(mask[candidates], structure=np.ones((1, length), dtype=bool))
+    runs = imageops.binary_opening(mask[candidates], 1, length)
     rows = candidates[runs.sum(1) >= wide]
     return [(int(group[0]), int(group[-1])) for group in consecutive_runs(rows)]
 
@@ -57,21 +56,20 @@ def remove_form_boxes(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     band = bottom_first - top_last - 1
     if band < 10:
         return mask
-    tall = ndimage.binary_opening(faint, structure=np.ones((int(0.9 * band), 1), dtype=bool))
-    labels, _ = ndimage.label(tall)
+    tall = imageops.components(imageops.binary_opening(faint, int(0.9 * band), 1))
     between = faint[top_last + 1 : bottom_first]
     thickest = 2 * printed_width + 1  # box sides are printed as thin as the rules
     walls = [  # the boxes' sides run from rule to rule, as thin as the rules
-        i for i, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1)
+        i for i, (rows, columns) in enumerate(tall.boxes, start=1)
         if rows.start <= top_last + 2 and rows.stop >= bottom_first - 1
         and columns.stop - columns.start <= thickest and has_paper_beside(between, columns)
     ]  # fmt: skip
     if len(walls) < 2:  # two rules without box sides are ruled paper, not a form row
         return mask
-    printed = np.isin(labels, walls)
+    printed = np.isin(tall.labels, walls)
     printed[top_first : top_last + 1] |= faint[top_first : top_last + 1]
     printed[bottom_first : bottom_last + 1] |= faint[bottom_first : bottom_last + 1]
-    printed = ndimage.binary_dilation(printed)
+    printed = imageops.binary_dilation(printed)
     inside = np.zeros_like(mask)
     inside[top_last + 1 : bottom_first] = True
     kept = mask & ~printed & inside

@@ -249,3 +249,14 @@ def test_make_scans_keeps_the_labels_of_your_own_pictures(tmp_path):
     with pytest.raises(UserError, match="cannot keep its rows \\(no column 'file'\\)"):
         synthetic.make(broken, per_digit=1)
     assert sorted(p.name for p in broken.iterdir()) == ["labels.csv"]  # nothing written
+
+
+def test_a_labels_file_that_is_not_there_is_said(workspace, capsys):
+    """A misspelt scans.labels_file used to read the pictures and measure nothing, silently."""
+    cfg, paths = workspace
+    cfg.scans.labels_file = "label.csv"
+    summary = predict_scans.run(cfg, paths)
+    assert "accuracy" not in summary
+    folder = paths.resolve_user_path(cfg.scans.dir)
+    said = capsys.readouterr().out
+    assert f"predict-scans: no label.csv in {folder}: read without labels, no accuracy" in said

@@ -270,7 +270,10 @@ def read_folder(
 
 
 def report_unread(listing: Listing, labels: dict, labels_file: str | None, stage: str) -> None:
-    """Say what will not be read: files without a picture's name, labels of absent files."""
+    """Say what will not be read: files without a picture's name, labels of absent files, and
+    a labels file that is not there (a misspelt scans.labels_file measured nothing, silently)."""
+    if labels_file and not (listing.folder / labels_file).is_file():
+        print(f"{stage}: no {labels_file} in {listing.folder}: read without labels, no accuracy")
     pictures = {p.relative_to(listing.folder).as_posix() for p in listing.pictures}
     others = [name for name in listing.others if Path(name).name != labels_file]
     absent = sorted(set(labels) - pictures)

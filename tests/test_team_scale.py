@@ -117,3 +117,37 @@ def test_a_second_server_on_a_taken_port_is_one_line(tmp_path):
         "or pass another --port)"
     )
     assert not (tmp_path / "server").exists()
+
+
+def test_a_second_server_on_the_same_folder_is_refused_and_the_first_keeps_its_database():
+    """Two servers on one folder would share its PostgreSQL, and the second would stop it on its
+    way out, under the first: the second is refused in one line."""
+    import tempfile
+    from pathlib import Path
+
+    from digitpipe.commands.server import wait_until_up
+
+    folder = Path(tempfile.mkdtemp(prefix="digitpipe-server-"))  # reachable by postgres
+    port, pg_port = free_port(), free_port()
+    server = ["-m", "digitpipe.commands.server", "--folder", str(folder), "--pg-port", str(pg_port)]
+    first = subprocess.Popen(
+        [str(BIN / "python"), *server, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(port)
+        second = subprocess.run(
+            [str(BIN / "python"), *server, "--port", str(free_port())],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 2
+        assert second.stderr.strip() == (
+            f"error: --folder {folder}: another server uses it (stop that one, or pass another "
+            "--folder)"
+        )
+        assert MlflowClient(f"http://127.0.0.1:{port}").search_experiments()  # still serving
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -16,13 +16,17 @@ its PostgreSQL too; one left running by a harder stop is reused by the next star
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from digitpipe.errors import UserError, cli
 
@@ -174,6 +178,30 @@ def main() -> None:
         )
     signal.signal(signal.SIGTERM, interrupted)  # `kill` cleans up as Ctrl-C does
     folder = args.folder.resolve()
+    with in_use(folder):
+        serve(args, folder)
+
+
+@contextlib.contextmanager
+def in_use(folder: Path) -> Iterator[None]:
+    """The folder held for this server's life: a second server there would share its
+    PostgreSQL and stop it on its way out (the lock goes with the process, however it ends)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / "server.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(
+            f"--folder {folder}: another server uses it (stop that one, or pass another --folder)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def serve(args: argparse.Namespace, folder: Path) -> None:
+    """PostgreSQL (unless DIGITPIPE_DB_URI names one) and `mlflow server`, until stopped."""
     db_uri = os.environ.get("DIGITPIPE_DB_URI")
     own_postgres = db_uri is None
     if own_postgres:

@@ -200,15 +200,16 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         server.wait(timeout=30)
 
 
-def test_a_sweep_stopped_by_ctrl_c_says_how_to_resume_and_ends_its_parent(
-    project_copy, mnist_raw, tmp_path
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])  # Ctrl-C, `kill`
+def test_a_sweep_stopped_by_ctrl_c_or_kill_says_how_to_resume_and_ends_its_parent(
+    project_copy, mnist_raw, tmp_path, stop
 ):
-    """Ctrl-C: one line (no traceback) naming the folder to resume, and the MLflow parent
-    run KILLED, not left RUNNING for ever."""
+    """Ctrl-C or `kill`: one line (no traceback) naming the folder to resume, and the MLflow
+    parent run KILLED, not left RUNNING for ever."""
     import signal
 
     store = f"sqlite:///{tmp_path / 'team.db'}"
-    sweep_dir = project_copy / "multirun" / "stopped"
+    sweep_dir = project_copy / "multirun" / f"stopped-{stop}"
     command = [
         str(BIN / "python"), "-m", "digitpipe.commands.sweep", "-m", *tiny_overrides(mnist_raw),
         "model=seed_blog_cnn,seed_lab_cnn", f"hydra.sweep.dir={sweep_dir}",
@@ -226,7 +227,7 @@ def test_a_sweep_stopped_by_ctrl_c_says_how_to_resume_and_ends_its_parent(
     for line in sweep.stdout:
         if line.startswith("train: seed_blog_cnn"):  # the first job is training
             break
-    sweep.send_signal(signal.SIGINT)
+    sweep.send_signal(getattr(signal, stop))
     _, stderr = sweep.communicate(timeout=120)
     assert sweep.returncode == 130
     assert "Traceback" not in stderr
@@ -237,3 +238,5 @@ def test_a_sweep_stopped_by_ctrl_c_says_how_to_resume_and_ends_its_parent(
     experiment = client.get_experiment_by_name("digitpipe")
     (parent,) = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
     assert parent.info.status == "KILLED"
+    (job,) = client.search_runs([experiment.experiment_id], "tags.architecture = 'seed_blog_cnn'")
+    assert job.info.status == "KILLED"

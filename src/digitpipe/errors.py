@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,11 +22,24 @@ def server_gone(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("mlflow") and "API request to" in str(exc)
 
 
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_kill() -> None:
+    """`kill` (SIGTERM) ends the command as Ctrl-C does: its MLflow run KILLED, its clean-up
+    done, instead of a run left RUNNING for ever."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupted)
+
+
 def cli(main: Callable[[], T]) -> Callable[[], T]:
-    """Wrap a stage's main(): UserError -> 'error: ...' on stderr and exit code 2."""
+    """Wrap a stage's main(): UserError -> 'error: ...' on stderr and exit code 2; Ctrl-C and
+    `kill` -> 'error: interrupted' and exit code 130."""
 
     @functools.wraps(main)
     def wrapper() -> T:
+        stop_on_kill()
         try:
             return main()
         except UserError as exc:

@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -176,7 +175,6 @@ def main() -> None:
             f"--port {args.port}: in use on {args.host} (a server already runs there? stop it, "
             "or pass another --port)"
         )
-    signal.signal(signal.SIGTERM, interrupted)  # `kill` cleans up as Ctrl-C does
     folder = args.folder.resolve()
     with in_use(folder):
         serve(args, folder)
@@ -220,10 +218,6 @@ def serve(args: argparse.Namespace, folder: Path) -> None:
             server.wait(timeout=30)
         if own_postgres:
             stop_postgres(folder)
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

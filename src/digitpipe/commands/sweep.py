@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from digitpipe import tracking
 from digitpipe.config import compose, one_line_hydra_error, validate
-from digitpipe.errors import UserError
+from digitpipe.errors import UserError, stop_on_kill
 from digitpipe.paths import Paths
 from digitpipe.stages import pipeline, stage_function
 
@@ -176,6 +176,7 @@ def searched_score(paths: Paths) -> float:
 
 
 if __name__ == "__main__":
+    stop_on_kill()
     try:
         check_overrides(sys.argv[1:], HYDRA_CONF)
     except UserError as exc:

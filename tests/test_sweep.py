@@ -240,3 +240,19 @@ def test_a_sweep_stopped_by_ctrl_c_or_kill_says_how_to_resume_and_ends_its_paren
     assert parent.info.status == "KILLED"
     (job,) = client.search_runs([experiment.experiment_id], "tags.architecture = 'seed_blog_cnn'")
     assert job.info.status == "KILLED"
+
+
+def test_a_sweep_whose_values_choose_no_job_fails_in_one_line(project_copy, tmp_path):
+    """`model=glob(zz*)` matches no architecture: zero jobs is a failed sweep, not exit 0."""
+    sweep_dir = tmp_path / "none"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "digitpipe.commands.sweep", "-m", "model=glob(zz*)",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=project_copy, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: sweep {sweep_dir.parent.name}_{sweep_dir.name}: FAILED: no job ran (did its "
+        "values choose none?), or a job did not finish"
+    )

@@ -151,6 +151,9 @@ def _pipeline_config(config: DictConfig) -> DictConfig:
     return validate({k: v for k, v in config.items() if k != "hydra"})
 
 
+FAILED_WHY = "no job ran (did its values choose none?), or a job did not finish"
+
+
 class MlflowSweepCallback(Callback):
     """Hydra callback: the parent run before the jobs fan out, its status after they end.
 
@@ -173,4 +176,7 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         status = end_sweep_parent(_pipeline_config(config), Paths.here(), sweep_dir)
+        if status == "FAILED":  # no job at all (the values chose none), or one did not finish
+            print(f"error: sweep {sweep_id_of(sweep_dir)}: FAILED: {FAILED_WHY}", file=sys.stderr)
+            raise SystemExit(1)
         print(f"sweep {sweep_id_of(sweep_dir)}: {status}")

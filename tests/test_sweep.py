@@ -243,16 +243,25 @@ def test_a_sweep_stopped_by_ctrl_c_or_kill_says_how_to_resume_and_ends_its_paren
 
 
 def test_a_sweep_whose_values_choose_no_job_fails_in_one_line(project_copy, tmp_path):
-    """`model=glob(zz*)` matches no architecture: zero jobs is a failed sweep, not exit 0."""
-    sweep_dir = tmp_path / "none"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}
-    done = subprocess.run(
-        [str(BIN / "python"), "-m", "digitpipe.commands.sweep", "-m", "model=glob(zz*)",
-         f"hydra.sweep.dir={sweep_dir}"],
-        cwd=project_copy, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        f"error: sweep {sweep_dir.parent.name}_{sweep_dir.name}: FAILED: no job ran (did its "
-        "values choose none?), or a job did not finish"
-    )
+    """`model=glob(zz*)` matches no architecture: zero jobs is a failed sweep, not exit 0.
+    Two sweep folders ending in the same two names get two sweep ids (one mixed both)."""
+    store = f"sqlite:///{tmp_path / 'none.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    for team in ("a", "b"):
+        sweep_dir = tmp_path / team / "x" / "y"
+        done = subprocess.run(
+            [str(BIN / "python"), "-m", "digitpipe.commands.sweep", "-m", "model=glob(zz*)",
+             f"hydra.sweep.dir={sweep_dir}"],
+            cwd=project_copy, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert (
+            done.stderr.strip()
+            .splitlines()[-1]
+            .endswith(": FAILED: no job ran (did its values choose none?), or a job did not finish")
+        )
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("digitpipe")
+    parents = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
+    assert sorted(p.data.tags["sweep_id"][:3] for p in parents) == ["x_y", "x_y"]
+    assert len({p.data.tags["sweep_id"] for p in parents}) == 2

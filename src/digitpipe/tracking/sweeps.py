@@ -7,6 +7,7 @@ reuses that parent, and a job whose run already FINISHED is skipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ def start_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> tuple[
         retry_when_locked(client.update_run)(record["run_id"], status="RUNNING")
         return record["sweep_id"], record["run_id"], True
     sweep_id = sweep_id_of(sweep_dir)
+    taken = retry_when_locked(client.search_runs)(
+        [experiment_id], f"tags.sweep_id = '{sweep_id}'", max_results=1
+    )
+    if taken and taken[0].data.tags.get("sweep_dir") != str(sweep_dir):  # another .../x/y
+        sweep_id += "-" + hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:6]
     parent = retry_when_locked(client.create_run)(
         experiment_id,
         run_name=f"sweep-{sweep_id}",
@@ -176,7 +182,8 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         status = end_sweep_parent(_pipeline_config(config), Paths.here(), sweep_dir)
+        sweep_id = (sweep_parent(sweep_dir) or {}).get("sweep_id", sweep_id_of(sweep_dir))
         if status == "FAILED":  # no job at all (the values chose none), or one did not finish
-            print(f"error: sweep {sweep_id_of(sweep_dir)}: FAILED: {FAILED_WHY}", file=sys.stderr)
+            print(f"error: sweep {sweep_id}: FAILED: {FAILED_WHY}", file=sys.stderr)
             raise SystemExit(1)
-        print(f"sweep {sweep_id_of(sweep_dir)}: {status}")
+        print(f"sweep {sweep_id}: {status}")

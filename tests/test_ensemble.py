@@ -69,6 +69,18 @@ def test_an_ensemble_is_one_model_that_averages_its_members(members):
     champion = client.get_model_version_by_alias("digit-classifier", "champion")
     assert champion.tags["run_id"] == logged.info.run_id  # the only version: champion
 
+    # an alias is kept as the version it pointed at; a member given twice is refused
+    again = [*ENSEMBLE, "--models", "models:/digit-classifier@champion", files[0].name]
+    assert run(again, project).returncode == 0
+    pinned = client.search_runs([experiment.experiment_id], "tags.architecture = 'ensemble_of_2'")
+    assert f"models:/digit-classifier/{champion.version} " in pinned[0].data.tags["members"]
+    twice = run([*ENSEMBLE, "--models", files[0].name, files[0].name], project, check=False)
+    assert twice.returncode == 2
+    assert (
+        twice.stderr.strip()
+        == f"error: --models: {files[0].name} given twice: it would weigh double"
+    )
+
     champion_uri = "scans.model_uri=models:/digit-classifier@champion"
     run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw), champion_uri], project)
     scans = run(["python", "-m", "digitpipe.stages.predict_scans"], project)

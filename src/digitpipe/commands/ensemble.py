@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.top is not None and (args.top < 2 or not registered):
         raise UserError(f"--top {args.top}: needs >= 2 and mlflow.registered_model set")
     tracking.configure(cfg, paths)
-    uris = args.models or tracking.best_versions(registered, args.top)
+    if args.models:  # an alias as the version it points at now: what was averaged stays known
+        uris = [tracking.pinned_model_uri(uri) for uri in args.models]
+    else:
+        uris = tracking.best_versions(registered, args.top)
+    twice = sorted({u for u in uris if uris.count(u) > 1})
+    if twice:
+        raise UserError(f"--models: {twice[0]} given twice: it would weigh double")
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
         found = f"{len(uris)} trained version" + ("" if len(uris) == 1 else "s")
         raise UserError(f"--top {args.top}: only {found} of {registered!r}")

@@ -95,10 +95,18 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
         "python", "-m", "digitpipe.commands.sweep", "-m", *tiny_overrides(mnist_raw),
         "model=seed_blog_cnn,seed_lab_cnn", "train.epochs=3,4", f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip
+    recorded = (sweep_dir / "multirun.yaml").read_bytes()
     refused = run(other, project_copy, env=env, check=False)
     assert refused.returncode != 0
-    assert "/0: this job ran train.epochs=1, not train.epochs=3: resume" in refused.stderr
+    assert refused.stderr.strip() == (
+        f"error: hydra.sweep.dir={sweep_dir}: this sweep ran train.epochs=1,2, not "
+        "train.epochs=3,4: resume a sweep with its own values, or start a new one (no "
+        "hydra.sweep.dir)"
+    )
     assert len(client.search_runs([experiment.experiment_id], "tags.architecture != ''")) == 4
+    # refused before Hydra starts: the finished sweep's record and parent run stay as they were
+    assert (sweep_dir / "multirun.yaml").read_bytes() == recorded
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
 
     # the comparison report ranks them and lands on the parent run
     report = run(

@@ -110,8 +110,26 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
         swept += [f"{key}={value}" for value in values]
     for one in swept or [None]:  # each swept value once, beside every fixed override
         compose(conf_dir, fixed + ([one] if one else []))
+    check_resumed_sweep(given)
     if "hydra.launcher.ray.init.address=auto" in argv:
         check_ray_cluster()
+
+
+def check_resumed_sweep(given: list[str]) -> None:
+    """A sweep relaunched into its folder must ask for what it ran. Checked before Hydra
+    starts: Hydra would rewrite the folder's multirun.yaml, and the parent run reopen, first."""
+    folder = next((a.split("=", 1)[1] for a in given if a.startswith("hydra.sweep.dir=")), None)
+    recorded = Path(folder or ".") / "multirun.yaml"
+    if folder is None or not recorded.is_file():
+        return
+    ran = set(OmegaConf.load(recorded).hydra.overrides.task)
+    asked = {a for a in given if not a.lstrip("+~").startswith("hydra")}
+    if ran != asked:
+        raise UserError(
+            f"hydra.sweep.dir={folder}: this sweep ran {' '.join(sorted(ran - asked)) or '-'}, "
+            f"not {' '.join(sorted(asked - ran)) or '-'}: resume a sweep with its own values, or "
+            "start a new one (no hydra.sweep.dir)"
+        )
 
 
 def check_search(given: dict[str, str], conf_dir: Path) -> None:

@@ -98,6 +98,16 @@ def test_data_and_models_round_trip_through_a_dvc_remote(project, tmp_path):
     assert "up to date" in run(["dvc", "status"], project).stdout
 
 
+SERVER = [str(BIN / "python"), "-m", "digitpipe.commands.server"]
+
+
+def refused_server(*args: str) -> str:
+    """A server start that must be refused: exit 2, and its one line on stderr."""
+    done = subprocess.run([*SERVER, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    return done.stderr.strip()
+
+
 def test_a_second_server_on_a_taken_port_is_one_line(tmp_path):
     """`make server` twice (or a server left running): one line, nothing of the first touched."""
     import socket
@@ -106,13 +116,8 @@ def test_a_second_server_on_a_taken_port_is_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [str(BIN / "python"), "-m", "digitpipe.commands.server", "--port", str(port),
-             "--folder", str(tmp_path / "server")],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
+        said = refused_server("--port", str(port), "--folder", str(tmp_path / "server"))
+    assert said == (
         f"error: --port {port}: in use on 127.0.0.1 (a server already runs there? stop it, "
         "or pass another --port)"
     )
@@ -129,20 +134,15 @@ def test_a_second_server_on_the_same_folder_is_refused_and_the_first_keeps_its_d
 
     folder = Path(tempfile.mkdtemp(prefix="digitpipe-server-"))  # reachable by postgres
     port, pg_port = free_port(), free_port()
-    server = ["-m", "digitpipe.commands.server", "--folder", str(folder), "--pg-port", str(pg_port)]
+    server = ["--folder", str(folder), "--pg-port", str(pg_port)]
     first = subprocess.Popen(
-        [str(BIN / "python"), *server, "--port", str(port)],
+        [*SERVER, *server, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_until_up(port)
-        second = subprocess.run(
-            [str(BIN / "python"), *server, "--port", str(free_port())],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert second.returncode == 2
-        assert second.stderr.strip() == (
+        assert refused_server(*server, "--port", str(free_port())) == (
             f"error: --folder {folder}: another server uses it (stop that one, or pass another "
             "--folder)"
         )

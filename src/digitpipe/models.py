@@ -96,7 +96,7 @@ def make_loss(name: str, label_smoothing: float) -> keras.losses.Loss:
             f"config: train.loss={name!r}: the targets are one-hot over the 10 digits; use "
             f"{name.removeprefix('sparse_').removeprefix('Sparse')!r}"
         )
-    if name == "categorical_crossentropy":
+    if name in ("categorical_crossentropy", "CategoricalCrossentropy"):
         return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     if label_smoothing:  # it would be silently ignored
         raise UserError(

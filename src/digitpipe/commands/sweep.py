@@ -76,7 +76,7 @@ def finished_before(paths: Paths, overrides: str) -> bool:
             f"{','.join(sorted(asked - ran))}: resume a sweep with its own values, or start a "
             "new one (no hydra.sweep.dir)"
         )
-    if tags is not None and paths.summary_file.is_file():
+    if tags is not None and paths.evaluate_metrics_file.is_file():  # what its score is read from
         return True
     if not paths.backup_run_file.is_file():
         tracking.supersede(run_id)

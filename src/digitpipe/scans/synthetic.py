@@ -82,7 +82,8 @@ def others_labels(path: Path, samples: set[str]) -> pd.DataFrame:
         return pd.DataFrame()
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        others = table[~table["file"].str.strip().isin(samples)]
+        names = table["file"].map(lambda f: Path(f.strip()).as_posix())  # as read_labels reads
+        others = table[~names.isin(samples)]
     except (KeyError, ValueError) as exc:
         detail = f"no column {exc}" if isinstance(exc, KeyError) else str(exc).strip()
         raise UserError(

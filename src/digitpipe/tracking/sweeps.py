@@ -50,10 +50,10 @@ def start_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> tuple[
         retry_when_locked(client.update_run)(record["run_id"], status="RUNNING")
         return record["sweep_id"], record["run_id"], True
     sweep_id = sweep_id_of(sweep_dir)
-    taken = retry_when_locked(client.search_runs)(
-        [experiment_id], f"tags.sweep_id = '{sweep_id}'", max_results=1
+    parents = retry_when_locked(client.search_runs)(
+        [experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.sweep_dir != ''"
     )
-    if taken and taken[0].data.tags.get("sweep_dir") != str(sweep_dir):  # another .../x/y
+    if any(p.data.tags["sweep_dir"] != str(sweep_dir) for p in parents):  # another .../x/y
         sweep_id += "-" + hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:6]
     parent = retry_when_locked(client.create_run)(
         experiment_id,

@@ -91,9 +91,6 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     from hydra.errors import HydraException
 
     given = [a for a in argv if "=" in a and not a.startswith("-")]
-    keys = [a.split("=", 1)[0].lstrip("+~") for a in given]
-    if twice := sorted({k for k in keys if keys.count(k) > 1}):
-        raise UserError(f"config: {twice[0]}: given twice (Hydra would keep the last value only)")
     values = dict(a.split("=", 1) for a in given)
     if values.get("hydra.launcher.n_jobs", "").strip() in ("0", "-0"):
         raise UserError("config: hydra.launcher.n_jobs=0: must be at least 1 (-1: a job a core)")

@@ -44,19 +44,18 @@ def data_key(cfg: DictConfig) -> str:
 
 def run_pipeline(
     cfg: DictConfig, paths: Paths, tags: dict[str, str] | None = None, parent: str | None = None
-) -> dict:
+) -> None:
     """Every stage of dvc.yaml in order; prepare is skipped when this data config's copy exists."""
-    from digitpipe.mnist import splits
+    from digitpipe.mnist import splits  # sklearn: not on the path of a refused override
 
-    results = {}
     for name, module in pipeline(paths.pipeline_file).items():
         if name == "prepare" and splits.file(paths.prepared_dir, "test").is_file():
             continue
         run = stage_function(module)
-        results[name] = run(cfg, paths, tags=tags, parent_run_id=parent) if name == "train" else (
+        if name == "train":
+            run(cfg, paths, tags=tags, parent_run_id=parent)
+        else:
             run(cfg, paths)
-        )  # fmt: skip
-    return results
 
 
 def finished_before(paths: Paths, overrides: str) -> bool:
@@ -122,8 +121,7 @@ def check_resumed_sweep(given: list[str]) -> None:
     """A sweep relaunched into its folder must ask for what it ran. Checked before Hydra
     starts: Hydra would rewrite the folder's multirun.yaml, and the parent run reopen, first."""
     folder = next((a.split("=", 1)[1] for a in given if a.startswith("hydra.sweep.dir=")), None)
-    recorded = Path(folder or ".") / "multirun.yaml"
-    if folder is None or not recorded.is_file():
+    if folder is None or not (recorded := Path(folder) / "multirun.yaml").is_file():
         return
     ran = set(OmegaConf.load(recorded).hydra.overrides.task)
     asked = {a for a in given if not a.lstrip("+~").startswith("hydra")}

@@ -201,6 +201,14 @@ def test_the_readme_sweeps_pass_the_sweep_check(argv):
         (["hparams_search=digitnet_optuna", "hydra.sweeper.n_trials=0"], "n_trials=0: must be"),
         (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "train.epochs=1,2"],
          "hydra.launcher.n_jobs=0: must be at least 1"),
+        (["-m", "hydra/launcher=joblb", "train.epochs=1,2"],
+         "Could not find 'hydra/launcher/joblb' (available: basic, joblib, ray"),
+        (["-m", "hydra.launcher.n_jobs=2", "train.epochs=1,2"],
+         "unknown key hydra.launcher.n_jobs: BasicLauncher has no such setting (choose one with"),
+        (["-m", "hydra.sweeper.n_trials=3"], "unknown key hydra.sweeper.n_trials: BasicSweeper"),
+        (["train.epochs=1,2"], "train.epochs=1,2: several values are a sweep: add -m"),
+        (["-m", "hydra/launcher=ray_jobs", "hydra.launcher.ray.remote.num_cpus=999"],
+         "num_cpus=999: the local Ray has"),
     ],
 )  # fmt: skip
 def test_a_bad_value_anywhere_in_a_sweep_is_one_line_before_hydra_starts(tmp_path, argv, expected):

@@ -124,7 +124,8 @@ CASES = [
         "--models: a.keras: no such file",
     ),
     ("no-experiment", [*COMPARE, "--experiment", "nope"], None, {}, "no experiment named 'nope'"),
-    ("no-sweep", [*COMPARE, "--sweep", "nope"], None, {}, "no evaluated runs found"),
+    ("no-sweep", [*COMPARE, "--sweep", "nope"], None, {}, "--sweep nope: no such sweep"),
+    ("no-sweep-folder", [*COMPARE, "--sweep", "outputs"], None, {}, "holds no sweep"),
 ]
 
 

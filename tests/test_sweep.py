@@ -273,3 +273,15 @@ def test_a_sweep_whose_values_choose_no_job_fails_in_one_line(project_copy, tmp_
     parents = client.search_runs([experiment.experiment_id], "tags.sweep_dir != ''")
     assert sorted(p.data.tags["sweep_id"][:3] for p in parents) == ["x_y", "x_y"]
     assert len({p.data.tags["sweep_id"] for p in parents}) == 2
+    # compare reads a folder's own id from its record
+    ids = {p.data.tags["sweep_dir"]: p.data.tags["sweep_id"] for p in parents}
+    for team in ("a", "b"):
+        sweep_dir = tmp_path / team / "x" / "y"
+        done = subprocess.run(
+            [str(BIN / "python"), "-m", "digitpipe.commands.compare", "--sweep", str(sweep_dir)],
+            cwd=project_copy, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: compare: sweep {ids[str(sweep_dir)]} has no evaluated runs yet\n"
+        )

@@ -271,6 +271,12 @@ def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
     """Hydra's multi-line messages ('Could not find X / Available options ...') as one line; an
     unknown key is named as such, with the closest known key when `conf_dir` is given."""
     unknown = re.match(r"Could not override '([^']+)'", str(exc))
+    lacking = re.match(r"Key '[^']+' not in '(\w+)'", str(exc.__cause__))
+    if unknown and lacking:  # a setting of Hydra's that the chosen plugin does not have
+        key, plugin = unknown.group(1), lacking.group(1).removesuffix("Conf")
+        first = {"launcher": "hydra/launcher=joblib", "sweeper": "hparams_search=digitnet_optuna"}
+        hint = next((f" (choose one with it first: {v})" for k, v in first.items() if k in key), "")
+        return f"unknown key {key}: {plugin} has no such setting{hint}"
     if unknown and "is not in struct" in f"{exc} {exc.__cause__}":
         key = unknown.group(1)
         if key.lstrip("+~") in REPLACED_KEYS:
@@ -282,7 +288,7 @@ def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
     at = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)
     if at is None:
         return " ".join(lines)
-    head = " ".join(lines[:at]).removeprefix("In 'config': ")
+    head = re.sub(r"^In '[\w/]+': ", "", " ".join(lines[:at]))
     return f"{head} (available: {', '.join(lines[at + 1 :])})"
 
 

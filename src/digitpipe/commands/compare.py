@@ -34,7 +34,7 @@ COLUMNS = {
 COLUMNS_KEY = {v: k for k, v in COLUMNS.items()}
 
 
-def runs_table(runs: list) -> pd.DataFrame:
+def runs_table(runs: list, source: str = "the experiment") -> pd.DataFrame:
     """One row per finished run, best first; per-class recall kept for the heatmap."""
     rows = []
     for run in runs:
@@ -57,7 +57,7 @@ def runs_table(runs: list) -> pd.DataFrame:
             }
         )
     if not rows:
-        raise UserError("compare: no evaluated runs found")
+        raise UserError(f"compare: {source} has no evaluated runs yet")
     table = pd.DataFrame(rows).sort_values(
         ["val_accuracy", "params"], ascending=[False, True], ignore_index=True
     )
@@ -120,13 +120,16 @@ def main() -> None:
     cfg = load_params(paths.params_file)
     tracking.configure(cfg, paths)
     experiment = args.experiment or cfg.mlflow.experiment_name
-    if args.sweep and Path(args.sweep).is_dir():  # a sweep folder: its id
-        args.sweep = tracking.sweep_id_of(Path(args.sweep).resolve())
-    table = runs_table(tracking.find_runs(experiment, sweep_id=args.sweep))
+    parent = None
+    if args.sweep:  # its id, or its folder
+        args.sweep = tracking.resolve_sweep(args.sweep)
+        parent = tracking.sweep_parent_run(experiment, args.sweep)
+    source = f"sweep {args.sweep}" if args.sweep else f"experiment {experiment!r}"
+    table = runs_table(tracking.find_runs(experiment, sweep_id=args.sweep), source)
     title = f"Runs of {args.sweep or experiment}"
     files = write_report(table, paths.compare_dir, title)
-    if args.sweep:
-        tracking.log_to_sweep_parent(experiment, args.sweep, files, "compare")
+    if parent:
+        tracking.log_to_sweep_parent(parent, files, "compare")
     print(render(table, args.format))
     print(f"\nreport: {paths.compare_dir}/report.md")
 

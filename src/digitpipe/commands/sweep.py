@@ -99,11 +99,18 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
         parsed = OverridesParser.create().parse_overrides(ours)
     except HydraException as exc:
         raise UserError(f"config: {one_line_hydra_error(exc)}") from None
+    multirun = bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(argv))
     fixed, swept = [], []
     for override in parsed:
         if not override.is_sweep_override():
             fixed.append(override.input_line)
             continue
+        if not multirun:
+            raise UserError(
+                f"config: {override.input_line}: several values are a sweep: add -m (a list "
+                f"is {override.key_or_group}=[a,b]; a text with a comma is quoted: "
+                f"{override.key_or_group}='a,b')"
+            )
         try:
             values = list(override.sweep_string_iterator())
         except HydraException:
@@ -113,8 +120,43 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     for one in swept or [None]:  # each swept value once, beside every fixed override
         compose(conf_dir, fixed + ([one] if one else []))
     check_resumed_sweep(given)
-    if "hydra.launcher.ray.init.address=auto" in argv:
+    check_launcher(hydra_settings(given, conf_dir))
+
+
+def hydra_settings(given: list[str], conf_dir: Path) -> DictConfig:
+    """Hydra's own config with the sweep's hydra overrides: a launcher that does not exist, or a
+    setting the chosen launcher lacks, is one line here (Hydra reports it in several)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    theirs = [a for a in given if a.lstrip("+~").startswith(("hydra", "hparams_search"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(theirs)
+        fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+        with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+            return hydra_compose("config", overrides=fixed, return_hydra_config=True).hydra
+    except HydraException as exc:
+        raise UserError(f"config: {one_line_hydra_error(exc, conf_dir)}") from None
+
+
+def check_launcher(hydra_cfg: DictConfig) -> None:
+    """Ray jobs that could never be placed wait for ever without a word: a local Ray has this
+    machine's CPUs only; a cluster named `auto` must be running here."""
+    if not hydra_cfg.launcher._target_.endswith("RayLauncher"):
+        return
+    ray = hydra_cfg.launcher.ray
+    if ray.init.address == "auto":
         check_ray_cluster()
+    elif ray.init.address is None:  # a local Ray started for the sweep
+        cpus = ray.init.get("num_cpus") or os.cpu_count() or 1
+        if ray.remote.num_cpus > cpus:
+            raise UserError(
+                f"config: hydra.launcher.ray.remote.num_cpus={ray.remote.num_cpus}: the local "
+                f"Ray has {cpus} CPUs, so no job could start (ask for at most {cpus}, or join a "
+                "cluster: hydra.launcher.ray.init.address=auto)"
+            )
 
 
 def check_resumed_sweep(given: list[str]) -> None:

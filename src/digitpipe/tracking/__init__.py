@@ -21,10 +21,11 @@ from digitpipe.tracking.sweeps import (
     find_runs,
     finished_run,
     log_to_sweep_parent,
+    resolve_sweep,
     supersede,
     supersede_unfinished,
-    sweep_id_of,
     sweep_parent,
+    sweep_parent_run,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "log_metrics",
     "abandon_launched_sweep",
     "log_to_sweep_parent",
+    "resolve_sweep",
     "pipeline_params",
     "read_run_file",
     "register_and_promote",
@@ -50,8 +52,8 @@ __all__ = [
     "supersede",
     "supersede_unfinished",
     "start_pipeline_run",
-    "sweep_id_of",
     "sweep_parent",
+    "sweep_parent_run",
     "tracking_uri",
     "write_run_file",
 ]

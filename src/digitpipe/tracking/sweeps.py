@@ -137,20 +137,41 @@ def find_runs(experiment_name: str, sweep_id: str | None = None) -> list:
     return [r for r in runs if r.data.tags.get("superseded") != "true"]
 
 
-def log_to_sweep_parent(
-    experiment_name: str, sweep_id: str, files: list[Path], folder: str
-) -> None:
-    """Attach files (e.g. the comparison report) to a sweep's parent run."""
+def resolve_sweep(given: str) -> str:
+    """A sweep's id from what a user typed: its id, or its folder (whose record holds the id,
+    which may carry a suffix when another folder ends in the same two names)."""
+    folder = Path(given)
+    if not folder.is_dir():
+        return given
+    if record := sweep_parent(folder.resolve()):
+        return record["sweep_id"]
+    raise UserError(f"--sweep {given}: this folder holds no sweep ({PARENT_FILE} is not in it)")
+
+
+def sweep_parent_run(experiment_name: str, sweep_id: str) -> str:
+    """The run id of a sweep's parent; a user error naming the recent sweeps when none."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise UserError(f"mlflow: no experiment named {experiment_name!r}")
     parents = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.sweep_id = '{sweep_id}' and tags.sweep_dir != ''",
+        filter_string="tags.sweep_dir != ''",
+        order_by=["attributes.start_time DESC"],
     )
-    if not parents:
-        raise UserError(f"compare: no parent run for sweep {sweep_id!r} in {experiment_name!r}")
+    for parent in parents:
+        if parent.data.tags.get("sweep_id") == sweep_id:
+            return parent.info.run_id
+    recent = ", ".join(p.data.tags.get("sweep_id", "?") for p in parents[:3])
+    known = f"the latest: {recent}" if recent else "it has none"
+    raise UserError(f"--sweep {sweep_id}: no such sweep in {experiment_name!r} ({known})")
+
+
+def log_to_sweep_parent(run_id: str, files: list[Path], folder: str) -> None:
+    """Attach files (e.g. the comparison report) to a sweep's parent run."""
+    client = MlflowClient()
     for file in files:
-        client.log_artifact(parents[0].info.run_id, str(file), folder)
+        client.log_artifact(run_id, str(file), folder)
 
 
 def _pipeline_config(config: DictConfig) -> DictConfig:

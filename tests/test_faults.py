@@ -170,6 +170,15 @@ def test_make_exp_checks_its_overrides_before_dvc_removes_any_output(project, mn
     errors = [line for line in done.stderr.splitlines() if "***" not in line]
     assert errors == [f"error: scans.dir: {project / 'nope'} is not a folder"]
     assert snapshot(project) == before
+    # and so is a model the store does not have; one it has passes
+    good = [*PARAMS, "--check", "scans.model_uri=models:/digit-classifier@champion"]
+    assert run(good, project).stdout.strip() == "config is valid"
+    done = run([*make, "S=scans.model_uri=models:/digit-classifier@nope"], project, check=False)
+    errors = [line for line in done.stderr.splitlines() if "***" not in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: scans.model_uri='models:/digit-classifier@nope': cannot load model: "
+    ), errors
+    assert snapshot(project) == before
 
     # DVC composes params.yaml from conf/ and -S only: the tiny data must be named again;
     # each override reaches DVC whole, a folder's name with a space in it too

@@ -9,8 +9,9 @@ leaves the previous params.yaml as it was. `make exp` checks its overrides this 
 starts (DVC removes a stage's outputs before running it, so a bad value found by the stage
 itself would cost them). --check also builds the model and its optimizer and loss, as the train
 stage will (Keras's registries are the option lists): a layer argument or an optimizer Keras
-does not have is refused there too; and it reads the scans folder's listing and labels file as
-predict-scans will. --exp-run passes each override to DVC whole, so a value may hold spaces.
+does not have is refused there too; it reads the scans folder's listing and labels file as
+predict-scans will; and it looks up the model scans.model_uri names. --exp-run passes each
+override to DVC whole, so a value may hold spaces.
 """
 
 from __future__ import annotations
@@ -74,12 +75,18 @@ def check_builds(cfg: DictConfig) -> None:
 
 
 def check_scans(cfg: DictConfig, paths: Paths) -> None:
-    """The scans folder and its labels file as predict-scans reads them: a folder that is not
-    there, or a labels.csv it would refuse, is found before DVC removes the stage's outputs."""
+    """The scans folder and its labels file as predict-scans reads them, and the model that
+    scans.model_uri names: a folder that is not there, a labels.csv it would refuse or a model
+    the store does not have is found before DVC removes the stage's outputs."""
     from digitpipe.scans import read
 
     listing = read.list_folder(paths.resolve_user_path(cfg.scans.dir))
     read.read_labels(listing.folder, cfg.scans.labels_file)
+    if cfg.scans.model_uri:
+        from digitpipe import tracking
+
+        tracking.configure(cfg, paths)
+        tracking.check_model_uri(cfg.scans.model_uri)
 
 
 def dvc_exp_run(overrides: list[str]) -> None:

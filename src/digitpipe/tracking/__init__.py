@@ -1,6 +1,11 @@
 """The one place that talks to MLflow: store, pipeline runs, models, registry, sweeps."""
 
-from digitpipe.tracking.models import load_keras_model, log_keras_model, pinned_model_uri
+from digitpipe.tracking.models import (
+    check_model_uri,
+    load_keras_model,
+    log_keras_model,
+    pinned_model_uri,
+)
 from digitpipe.tracking.registry import best_versions, register_and_promote
 from digitpipe.tracking.runs import (
     epoch_callback,
@@ -30,6 +35,7 @@ from digitpipe.tracking.sweeps import (
 
 __all__ = [
     "best_versions",
+    "check_model_uri",
     "configure",
     "epoch_callback",
     "find_runs",

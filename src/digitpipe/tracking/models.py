@@ -67,6 +67,18 @@ def load_keras_model(
         raise UserError(f"{key}={model_uri!r}: cannot load model: {first}") from None
 
 
+def check_model_uri(model_uri: str, key: str = "scans.model_uri") -> None:
+    """That a model URI names a model, read from its MLmodel file alone (no weights loaded):
+    `make exp`'s check, before DVC removes the stages' outputs."""
+    from mlflow.models import get_model_info
+
+    try:
+        get_model_info(pinned_model_uri(model_uri))
+    except Exception as exc:  # MlflowException, OSError, ...
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{key}={model_uri!r}: cannot load model: {first}") from None
+
+
 def pinned_model_uri(model_uri: str) -> str:
     """models:/name@alias as the version the alias points at now (models:/name/7); any other
     URI as it is. What a run read, when the alias has moved on since."""

@@ -69,11 +69,15 @@ def test_an_ensemble_is_one_model_that_averages_its_members(members):
     champion = client.get_model_version_by_alias("digit-classifier", "champion")
     assert champion.tags["run_id"] == logged.info.run_id  # the only version: champion
 
-    # an alias is kept as the version it pointed at; a member given twice is refused
+    # an alias is read as the version it points at now; a model inside it given again, or a
+    # member given twice, is refused
     again = [*ENSEMBLE, "--models", "models:/digit-classifier@champion", files[0].name]
-    assert run(again, project).returncode == 0
-    pinned = client.search_runs([experiment.experiment_id], "tags.architecture = 'ensemble_of_2'")
-    assert f"models:/digit-classifier/{champion.version} " in pinned[0].data.tags["members"]
+    inside = run(again, project, check=False)
+    assert inside.returncode == 2
+    assert inside.stderr.strip() == (
+        f"error: --models: {files[0].name} is in both models:/digit-classifier/"
+        f"{champion.version} and {files[0].name}: it would weigh double"
+    )
     twice = run([*ENSEMBLE, "--models", files[0].name, files[0].name], project, check=False)
     assert twice.returncode == 2
     assert (
@@ -97,4 +101,53 @@ def test_an_ensemble_is_built_from_trained_models_never_from_earlier_ensembles(m
     assert len(registered) >= 2 and all("members" in v.tags for v in registered)
     done = run([*ENSEMBLE, "--top", "2"], project, check=False)
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: --top 2: only 0 trained versions of 'digit-classifier'"
+    assert done.stderr.strip() == (
+        "error: --top 2: only 0 trained versions of 'digit-classifier' on this data split"
+    )
+
+
+def test_every_member_was_trained_on_the_split_it_is_scored_on_and_counts_once(members):
+    """The ensemble's validation accuracy picks the champion: a member trained on another split
+    may have trained on these validation images, and a model inside an earlier ensemble and
+    given again would weigh double. Both are refused, from the runs' own records."""
+    project, files, raw = members
+    params = ["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw)]
+    stages = [["python", "-m", f"digitpipe.stages.{s}"] for s in ("prepare", "train", "evaluate")]
+    client = MlflowClient(store(project))
+    versions = []
+    for seed in ("42", "7"):  # the same recipe on two splits: two registered versions
+        run([*params, f"data.split_seed={seed}"], project)
+        for stage in stages:
+            run(stage, project)
+        newest = max(client.search_model_versions("name = 'digit-classifier'"),
+                     key=lambda v: int(v.version))  # fmt: skip
+        versions.append(f"models:/digit-classifier/{newest.version}")
+    same, other = versions
+    # params.yaml (and data/prepared) are the split of seed 7 now
+    refused = run([*ENSEMBLE, "--models", same, files[0].name], project, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"error: --models: {same} was trained on another split (data.val_size=500, "
+        "data.split_seed=42, data.train_limit=3000; params.yaml: data.val_size=500, "
+        "data.split_seed=7, data.train_limit=3000): data/prepared's validation images may be "
+        "its training images"
+    )
+    client.set_registered_model_alias("digit-classifier", "mine", other.rsplit("/", 1)[1])
+    built = run([*ENSEMBLE, "--models", "models:/digit-classifier@mine", files[0].name], project)
+    assert built.stdout.startswith(f"note: {files[0].name}: the split it was trained on is not")
+    ensemble = max(client.search_model_versions("name = 'digit-classifier'"),
+                   key=lambda v: int(v.version))  # fmt: skip
+    assert ensemble.tags["members"] == f"{other} {files[0].name}"  # the alias as its version
+    ensemble_uri = f"models:/digit-classifier/{ensemble.version}"
+    doubled = run([*ENSEMBLE, "--models", ensemble_uri, other], project, check=False)
+    assert doubled.returncode == 2
+    assert doubled.stderr.strip() == (
+        f"error: --models: {other} is in both {ensemble_uri} and {other}: it would weigh double"
+    )
+    # --top keeps to this split's trained models; an ensemble registered before versions
+    # carried `members` is known by its run's
+    client.delete_model_version_tag("digit-classifier", ensemble.version, "members")
+    top = run([*ENSEMBLE, "--top", "2"], project, check=False)
+    assert top.stderr.strip() == (
+        "error: --top 2: only 1 trained version of 'digit-classifier' on this data split"
+    )

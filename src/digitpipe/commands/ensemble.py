@@ -7,7 +7,9 @@ MLflow logged model, one registry version), so predict-scans and the registry ta
 Members are chosen on validation accuracy (`--top` ranks registry versions by the tag every
 evaluated version carries); the ensemble is scored on the validation and the test split of the
 prepared data, logged as a run of its own and registered: it becomes champion only if its
-validation accuracy beats the champion's.
+validation accuracy beats the champion's. So every member must have been trained on that
+split (params.yaml's data.val_size, split_seed and train_limit), and no model may count twice,
+alone and inside an earlier ensemble: both are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
+from omegaconf import OmegaConf
 
 from digitpipe import models, tracking
 from digitpipe.config import load_params
@@ -37,6 +40,36 @@ def load_member(cfg: DictConfig, paths: Paths, uri: str) -> keras.Model:
             raise UserError(f"--models: {uri}: no such file")
         return models.load(path)
     return tracking.load_keras_model(cfg, paths, uri, key="--models")
+
+
+def check_members(behind: dict[str, list[tracking.TrainedModel]], split: dict[str, str]) -> None:
+    """The ensemble is fair only if no trained model counts twice (alone and inside an earlier
+    ensemble, or in two) and each was trained on the split it is scored on: params.yaml's, the
+    split of data/prepared. A member whose split is not recorded (a .keras file) gets a note."""
+    here = ", ".join(f"{key}={value}" for key, value in split.items())
+    inside: dict[str, str] = {}
+    unknown = []
+    for given, trained in behind.items():
+        for model in trained:
+            if model.uri in inside:
+                raise UserError(
+                    f"--models: {model.uri} is in both {inside[model.uri]} and {given}: it "
+                    "would weigh double"
+                )
+            inside[model.uri] = given
+            if model.split is None:
+                unknown.append(model.uri)
+            elif model.split != split:
+                theirs = ", ".join(f"{k}={model.split.get(k)}" for k in split)
+                raise UserError(
+                    f"--models: {model.uri} was trained on another split ({theirs}; params.yaml: "
+                    f"{here}): data/prepared's validation images may be its training images"
+                )
+    if unknown:
+        print(
+            f"note: {', '.join(unknown)}: the split it was trained on is not recorded; the "
+            f"validation score is fair only if it was this one ({here})"
+        )
 
 
 def average(members: list[keras.Model]) -> keras.Model:
@@ -74,16 +107,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.top is not None and (args.top < 2 or not registered):
         raise UserError(f"--top {args.top}: needs >= 2 and mlflow.registered_model set")
     tracking.configure(cfg, paths)
+    split = {key: str(OmegaConf.select(cfg, key)) for key in tracking.SPLIT_KEYS}
     if args.models:  # an alias as the version it points at now: what was averaged stays known
         uris = [tracking.pinned_model_uri(uri) for uri in args.models]
     else:
-        uris = tracking.best_versions(registered, args.top)
+        uris = tracking.best_versions(registered, args.top, split)
     twice = sorted({u for u in uris if uris.count(u) > 1})
     if twice:
         raise UserError(f"--models: {twice[0]} given twice: it would weigh double")
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
         found = f"{len(uris)} trained version" + ("" if len(uris) == 1 else "s")
-        raise UserError(f"--top {args.top}: only {found} of {registered!r}")
+        raise UserError(f"--top {args.top}: only {found} of {registered!r} on this data split")
+    check_members({uri: tracking.trained_models(uri) for uri in uris}, split)
     (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
     if not len(y_val):
         raise UserError("data.val_size=0: choosing a champion needs a validation split")

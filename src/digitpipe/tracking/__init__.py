@@ -6,7 +6,13 @@ from digitpipe.tracking.models import (
     log_keras_model,
     pinned_model_uri,
 )
-from digitpipe.tracking.registry import best_versions, register_and_promote
+from digitpipe.tracking.registry import (
+    SPLIT_KEYS,
+    TrainedModel,
+    best_versions,
+    register_and_promote,
+    trained_models,
+)
 from digitpipe.tracking.runs import (
     epoch_callback,
     log_datasets,
@@ -34,6 +40,8 @@ from digitpipe.tracking.sweeps import (
 )
 
 __all__ = [
+    "SPLIT_KEYS",
+    "TrainedModel",
     "best_versions",
     "check_model_uri",
     "configure",
@@ -61,5 +69,6 @@ __all__ = [
     "sweep_parent",
     "sweep_parent_run",
     "tracking_uri",
+    "trained_models",
     "write_run_file",
 ]

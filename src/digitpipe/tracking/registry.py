@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mlflow
@@ -106,10 +107,59 @@ def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
         return None
 
 
-def best_versions(name: str, top: int) -> list[str]:
+# The data keys that decide which images a model trained on and which it was validated on.
+SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model an ensemble averages, and the split it was trained on (None: not recorded,
+    as for a .keras file)."""
+
+    uri: str
+    split: dict[str, str] | None
+
+
+def trained_models(uri: str, depth: int = 0) -> list[TrainedModel]:
+    """The trained models behind a model URI: itself, or an ensemble's members (from its run's
+    `members` tag, which every ensemble run has carried), each with its recorded split."""
+    run_id = source_run_id(uri)
+    if run_id is None or depth > 8:
+        return [TrainedModel(uri, None)]
+    try:
+        run = retry_when_locked(MlflowClient().get_run)(run_id)
+    except mlflow.exceptions.MlflowException:
+        return [TrainedModel(uri, None)]
+    if members := run.data.tags.get("members"):
+        return [m for member in members.split() for m in trained_models(member, depth + 1)]
+    split = {k: run.data.params[k] for k in SPLIT_KEYS if k in run.data.params}
+    return [TrainedModel(uri, split or None)]
+
+
+def source_run_id(uri: str) -> str | None:
+    """The run that logged the model a URI names (models:/name/7, models:/<model id>,
+    runs:/<run id>/...), None for a file or a URI this store does not know."""
+    client = MlflowClient()
+    try:
+        if uri.startswith("runs:/"):
+            return uri.removeprefix("runs:/").split("/", 1)[0]
+        name, _, version = uri.removeprefix("models:/").partition("/")
+        if uri.startswith("models:/") and version.isdigit():
+            found = retry_when_locked(client.get_model_version)(name, version)
+            return found.tags.get("run_id") or found.run_id
+        if uri.startswith("models:/m-"):
+            return retry_when_locked(client.get_logged_model)(name).source_run_id
+    except mlflow.exceptions.MlflowException:
+        return None
+    return None
+
+
+def best_versions(name: str, top: int, split: dict[str, str]) -> list[str]:
     """URIs of up to `top` versions of `name`, best first by their tags (validation accuracy,
-    then fewer parameters): the members an ensemble is built from. Earlier ensembles are left
-    out: their members would count twice."""
+    then fewer parameters), trained on `split`: the members an ensemble is built from. Earlier
+    ensembles are left out (their members would count twice), and so are models trained on
+    another split (their validation accuracy is not comparable, and data/prepared's
+    validation images may be their training images)."""
     versions = retry_when_locked(MlflowClient().search_model_versions)(f"name = '{name}'")
     one_per_run = {  # a run registered twice counts once
         v.tags.get("run_id") or v.version: v
@@ -117,4 +167,9 @@ def best_versions(name: str, top: int) -> list[str]:
         if "val_accuracy" in v.tags and "members" not in v.tags
     }
     ranked = sorted(one_per_run.values(), key=lambda v: score(v.tags))[::-1]
-    return [f"models:/{name}/{v.version}" for v in ranked[:top]]
+    chosen = []
+    for version in ranked:
+        uri = f"models:/{name}/{version.version}"
+        if len(chosen) < top and trained_models(uri) == [TrainedModel(uri, split)]:
+            chosen.append(uri)
+    return chosen

@@ -28,7 +28,8 @@ def project(tmp_path_factory, mnist_raw, server):
     """A tiny `dvc repro` that logs to the shared server."""
     dest = copy_project(tmp_path_factory.mktemp("team") / "project")
     run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)], dest)
-    run(["dvc", "repro"], dest, env={"MLFLOW_TRACKING_URI": server.uri})
+    done = run(["dvc", "repro"], dest, env={"MLFLOW_TRACKING_URI": server.uri})
+    (dest / "repro.log").write_text(done.stdout + done.stderr)
     return dest
 
 
@@ -36,6 +37,11 @@ def test_a_pipeline_run_lands_on_the_server_with_artifacts_uploaded_over_http(se
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name("digitpipe")
     (found,) = client.search_runs([experiment.experiment_id])
+    # its link once, from the train stage; none of MLflow's "View run" lines or progress bars
+    said = (project / "repro.log").read_text()
+    link = f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/{found.info.run_id}"
+    assert said.count(f"train: MLflow run {link}\n") == 1
+    assert "View run" not in said and "Downloading artifacts" not in said
     assert found.info.status == "FINISHED"
     assert found.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied, not a path
     assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [0]

@@ -363,6 +363,8 @@ def run(
             parent_run_id=parent_run_id,
             attempt=(lambda: attempt_key(cfg, paths)) if cfg.train.resume else None,
         ) as mlrun:
+            if link := tracking.run_link(mlrun.info.run_id, mlrun.info.experiment_id):
+                print(f"train: MLflow run {link}")
             if cfg.train.resume:
                 prepare_backup(cfg, paths, mlrun.info.run_id)
             tracking.log_datasets(

@@ -26,7 +26,7 @@ from digitpipe.tracking.runs import (
     start_pipeline_run,
     write_run_file,
 )
-from digitpipe.tracking.store import configure, tracking_uri
+from digitpipe.tracking.store import configure, run_link, tracking_uri
 from digitpipe.tracking.sweeps import (
     abandon_launched_sweep,
     find_runs,
@@ -57,6 +57,7 @@ __all__ = [
     "abandon_launched_sweep",
     "log_to_sweep_parent",
     "resolve_sweep",
+    "run_link",
     "pipeline_params",
     "read_run_file",
     "register_and_promote",

@@ -32,6 +32,12 @@ SERVER_TIMEOUTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
 }
+# And quiet: MLflow prints "View run ... at: <url>" each time a stage ends the run, and a
+# progress bar for each download; the train stage prints the run's link once instead.
+SERVER_QUIET = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 # The MLflow 3 experiment kind for training runs (not GenAI). The 3.17 UI decides its landing
 # page by `?workflowType=machine_learning` (see `make ui`), but the kind is still recorded.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
@@ -110,7 +116,18 @@ def configure(cfg: DictConfig, paths: Paths) -> str:
     paths.locks_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(cfg, paths)
     if local_database(uri) is None:
-        for key, value in SERVER_TIMEOUTS.items():
+        for key, value in (SERVER_TIMEOUTS | SERVER_QUIET).items():
             os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
     return retry_when_locked(_experiment_id)(uri, cfg.mlflow.experiment_name, str(paths.locks_dir))
+
+
+def run_link(run_id: str, experiment_id: str) -> str | None:
+    """The run's page on a tracking server (the UI's own address for it); None for a local
+    store, whose UI (`make ui`) is not running unless asked for."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -260,3 +260,13 @@ def test_a_labels_file_that_is_not_there_is_said(workspace, capsys):
     folder = paths.resolve_user_path(cfg.scans.dir)
     said = capsys.readouterr().out
     assert f"predict-scans: no label.csv in {folder}: read without labels, no accuracy" in said
+
+
+def test_a_wrong_long_number_keeps_its_label_in_the_gallery_caption():
+    """A narrow gallery cell cuts the caption's end: the label comes before the confidence."""
+    wrong = read.Reading("form_row_01.png", "1234567890", 0.42, label="1234567891", correct=False)
+    name, reading = wrong.caption().split("\n")
+    assert name == "form_row_01.png"
+    assert reading == "→ 1234567890? ✗ 1234567891 (0.42)"
+    right = read.Reading("scan_001.png", "7", 0.99, accepted=True, label="7", correct=True)
+    assert right.caption() == "scan_001.png\n→ 7 ✓ (0.99)"

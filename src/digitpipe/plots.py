@@ -131,7 +131,7 @@ def scan_gallery(items: Sequence, path: Path, title: str, cols: int = 4) -> Path
         cells.append(np.hstack([picture, np.full((64, 6), PAPER, np.uint8), inputs]))
         name, _, reading = item.caption.partition("\n")
         short = name if len(name) <= 24 else "…" + name[-23:]
-        captions.append(f"{short}\n{reading[:30]}")
+        captions.append(f"{short}\n{reading if len(reading) <= 30 else reading[:29] + '…'}")
     return _save(_mosaic(cells, captions, title, cols, caption_lines=2, scale=1.9), path)
 
 

@@ -51,10 +51,11 @@ class Reading:
 
     def caption(self) -> str:
         if self.error:
-            return f"{self.file}\nERROR: {self.error[:28]}"
+            return f"{self.file}\nERROR: {self.error}"
         unsure = "" if self.accepted else "?"
-        mark = "" if self.label is None else (" ✓" if self.correct else f" ✗ ({self.label})")
-        return f"{self.file}\n→ {self.prediction}{unsure} ({self.confidence:.2f}){mark}"
+        mark = "" if self.label is None else (" ✓" if self.correct else f" ✗ {self.label}")
+        # the confidence last: what a narrow gallery cell cuts first
+        return f"{self.file}\n→ {self.prediction}{unsure}{mark} ({self.confidence:.2f})"
 
 
 @dataclass

@@ -203,6 +203,7 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         status = end_sweep_parent(_pipeline_config(config), Paths.here(), sweep_dir)
+        _LAUNCHED.clear()  # ended here: nothing left for abandon_launched_sweep to mark
         sweep_id = (sweep_parent(sweep_dir) or {}).get("sweep_id", sweep_id_of(sweep_dir))
         if status == "FAILED":  # no job at all (the values chose none), or one did not finish
             print(f"error: sweep {sweep_id}: FAILED: {FAILED_WHY}", file=sys.stderr)

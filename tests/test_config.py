@@ -184,10 +184,34 @@ def test_optimizer_options_reach_the_keras_optimizer():
         ["-m", "model=lenet5,keras_convnet", "train.epochs=2,4", "hydra/launcher=joblib",
          "hydra.launcher.n_jobs=2"],
         ["-m", "hparams_search=digitnet_optuna", "train.learning_rate=interval(0.001,0.01)"],
+        ["hparams_search=digitnet_optuna", "train.batch_size=64,128"],  # the search sets -m
+        ["--multi", "train.epochs=1,2"],  # argparse's abbreviation of --multirun
+        ["-m", "hydra/launcher=ray", "model=seed_blog_cnn"],  # the plugin's own Ray launcher
     ],
 )  # fmt: skip
 def test_the_readme_sweeps_pass_the_sweep_check(argv):
     check_overrides(argv, REPO / "conf")
+
+
+@pytest.mark.parametrize(("cluster", "refused"), [(None, True), ("10.0.0.7:6379", False)])
+def test_ray_jobs_larger_than_the_ray_started_for_the_sweep_are_refused(
+    monkeypatch, cluster, refused
+):
+    """They would wait for ever. A Ray cluster that ray.init would join (RAY_ADDRESS, or one
+    started here with `ray start`) may have more CPUs: then the sweep goes on."""
+    import ray._private.services
+
+    monkeypatch.setattr(
+        ray._private.services, "get_ray_address_from_environment", lambda addr, tmp: cluster
+    )
+    argv = ["-m", "hydra/launcher=ray_jobs", "hydra.launcher.ray.remote.num_cpus=999"]
+    if not refused:
+        check_overrides(argv, REPO / "conf")
+        return
+    with pytest.raises(
+        UserError, match=r"^config: hydra.launcher.ray.remote.num_cpus=999: the Ray"
+    ):
+        check_overrides(argv, REPO / "conf")
 
 
 @pytest.mark.parametrize(
@@ -207,8 +231,9 @@ def test_the_readme_sweeps_pass_the_sweep_check(argv):
          "unknown key hydra.launcher.n_jobs: BasicLauncher has no such setting (choose one with"),
         (["-m", "hydra.sweeper.n_trials=3"], "unknown key hydra.sweeper.n_trials: BasicSweeper"),
         (["train.epochs=1,2"], "train.epochs=1,2: several values are a sweep: add -m"),
-        (["-m", "hydra/launcher=ray_jobs", "hydra.launcher.ray.remote.num_cpus=999"],
-         "num_cpus=999: the local Ray has"),
+        (["model=a,b"], "model=a,b: several values are a sweep: add -m"),
+        (["-m", "hydra.launcher.ray.init.address=auto"],
+         "BasicLauncher has no such setting (choose one with it first: hydra/launcher=ray_jobs)"),
     ],
 )  # fmt: skip
 def test_a_bad_value_anywhere_in_a_sweep_is_one_line_before_hydra_starts(tmp_path, argv, expected):

@@ -74,16 +74,15 @@ def test_an_ensemble_is_one_model_that_averages_its_members(members):
     again = [*ENSEMBLE, "--models", "models:/digit-classifier@champion", files[0].name]
     inside = run(again, project, check=False)
     assert inside.returncode == 2
+    lenet5 = files[0].resolve()  # a file member is recorded by its full path
     assert inside.stderr.strip() == (
-        f"error: --models: {files[0].name} is in both models:/digit-classifier/"
-        f"{champion.version} and {files[0].name}: it would weigh double"
+        f"error: --models: {lenet5} is given alone and inside models:/digit-classifier/"
+        f"{champion.version}: it would weigh double"
     )
-    twice = run([*ENSEMBLE, "--models", files[0].name, files[0].name], project, check=False)
+    same = [*ENSEMBLE, "--models", files[0].name, f"./{files[0].name}"]
+    twice = run(same, project, check=False)
     assert twice.returncode == 2
-    assert (
-        twice.stderr.strip()
-        == f"error: --models: {files[0].name} given twice: it would weigh double"
-    )
+    assert twice.stderr.strip() == f"error: --models: {lenet5} given twice: it would weigh double"
 
     champion_uri = "scans.model_uri=models:/digit-classifier@champion"
     run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(raw), champion_uri], project)
@@ -127,22 +126,29 @@ def test_every_member_was_trained_on_the_split_it_is_scored_on_and_counts_once(m
     refused = run([*ENSEMBLE, "--models", same, files[0].name], project, check=False)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
-        f"error: --models: {same} was trained on another split (data.val_size=500, "
-        "data.split_seed=42, data.train_limit=3000; params.yaml: data.val_size=500, "
-        "data.split_seed=7, data.train_limit=3000): data/prepared's validation images may be "
-        "its training images"
+        f"error: --models: {same} was trained on another split (data.split_seed=42; "
+        "params.yaml: data.split_seed=7): data/prepared's validation images may be its "
+        "training images"
     )
     client.set_registered_model_alias("digit-classifier", "mine", other.rsplit("/", 1)[1])
     built = run([*ENSEMBLE, "--models", "models:/digit-classifier@mine", files[0].name], project)
-    assert built.stdout.startswith(f"note: {files[0].name}: the split it was trained on is not")
+    lenet5 = files[0].resolve()
+    assert built.stdout.startswith(f"note: {lenet5}: its split is not recorded; ")
     ensemble = max(client.search_model_versions("name = 'digit-classifier'"),
                    key=lambda v: int(v.version))  # fmt: skip
-    assert ensemble.tags["members"] == f"{other} {files[0].name}"  # the alias as its version
+    assert ensemble.tags["members"] == f"{other} {lenet5}"  # the alias as its version
     ensemble_uri = f"models:/digit-classifier/{ensemble.version}"
     doubled = run([*ENSEMBLE, "--models", ensemble_uri, other], project, check=False)
     assert doubled.returncode == 2
     assert doubled.stderr.strip() == (
-        f"error: --models: {other} is in both {ensemble_uri} and {other}: it would weigh double"
+        f"error: --models: {other} is given alone and inside {ensemble_uri}: it would weigh double"
+    )
+    # one trained model under two URIs is one model
+    version = client.get_model_version("digit-classifier", other.rsplit("/", 1)[1])
+    by_run = f"runs:/{version.tags['run_id']}/seed_blog_cnn"
+    one = run([*ENSEMBLE, "--models", by_run, other], project, check=False)
+    assert one.stderr.strip() == (
+        f"error: --models: {by_run} and {other} are one model: it would weigh double"
     )
     # --top keeps to this split's trained models; an ensemble registered before versions
     # carried `members` is known by its run's

@@ -270,3 +270,11 @@ def test_a_wrong_long_number_keeps_its_label_in_the_gallery_caption():
     assert reading == "→ 1234567890? ✗ 1234567891 (0.42)"
     right = read.Reading("scan_001.png", "7", 0.99, accepted=True, label="7", correct=True)
     assert right.caption() == "scan_001.png\n→ 7 ✓ (0.99)"
+    # cut to its cell: the file name keeps its end, the reading its start, and a cut shows
+    from digitpipe.plots import cell_caption
+
+    long = dataclasses.replace(wrong, file="my_photos/2026/page_of_numbers_07.jpg")
+    assert cell_caption(long.caption()) == (
+        "…/page_of_numbers_07.jpg\n→ 1234567890? ✗ 1234567891 (0…"
+    )
+    assert cell_caption(right.caption()) == right.caption()

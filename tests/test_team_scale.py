@@ -41,7 +41,7 @@ def test_a_pipeline_run_lands_on_the_server_with_artifacts_uploaded_over_http(se
     said = (project / "repro.log").read_text()
     link = f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/{found.info.run_id}"
     assert said.count(f"train: MLflow run {link}\n") == 1
-    assert "View run" not in said and "Downloading artifacts" not in said
+    assert "View run" not in said
     assert found.info.status == "FINISHED"
     assert found.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied, not a path
     assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [0]
@@ -51,6 +51,20 @@ def test_a_pipeline_run_lands_on_the_server_with_artifacts_uploaded_over_http(se
     assert not list((project / "mlruns").rglob("confusion_matrix.png"))  # nothing client-side
     champion = client.get_model_version_by_alias("digit-classifier", "champion")
     assert champion.tags["run_id"] == found.info.run_id
+
+
+def test_a_model_read_from_the_server_comes_without_progress_bars(
+    server, project, tmp_path, mnist_raw
+):
+    reader = copy_project(tmp_path / "reader")
+    champion = "scans.model_uri=models:/digit-classifier@champion"
+    run(["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw), champion],
+        reader)  # fmt: skip
+    done = run(["python", "-m", "digitpipe.stages.predict_scans"], reader,
+               env={"MLFLOW_TRACKING_URI": server.uri})  # fmt: skip
+    assert "30 images, 0 errors" in done.stdout
+    assert "Downloading artifacts" not in done.stdout + done.stderr
+    assert "View run" not in done.stdout
 
 
 def test_the_champion_answers_rest_requests(server, project):

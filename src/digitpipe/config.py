@@ -261,6 +261,14 @@ def known_keys(conf_dir: Path) -> list[str]:
     return keys + [key.rsplit(".", 1)[0] for key in keys if "." in key]
 
 
+# Hydra settings that only one plugin has: what to choose before setting them.
+CHOOSE_FIRST = (
+    ("launcher.ray", "hydra/launcher=ray_jobs"),
+    ("launcher.n_jobs", "hydra/launcher=joblib"),
+    ("launcher", "hydra/launcher=joblib or hydra/launcher=ray_jobs"),
+    ("sweeper", "hparams_search=digitnet_optuna"),
+)
+
 REPLACED_KEYS = {  # keys taken out, and what took their place
     "train.augment.low_resolution": "train.coarse_digits took its place (coarse copies of digits, "
     "as a form scanner's 8x8 grid holds them)",
@@ -274,8 +282,7 @@ def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
     lacking = re.match(r"Key '[^']+' not in '(\w+)'", str(exc.__cause__))
     if unknown and lacking:  # a setting of Hydra's that the chosen plugin does not have
         key, plugin = unknown.group(1), lacking.group(1).removesuffix("Conf")
-        first = {"launcher": "hydra/launcher=joblib", "sweeper": "hparams_search=digitnet_optuna"}
-        hint = next((f" (choose one with it first: {v})" for k, v in first.items() if k in key), "")
+        hint = next((f" (choose one with it first: {v})" for k, v in CHOOSE_FIRST if k in key), "")
         return f"unknown key {key}: {plugin} has no such setting{hint}"
     if unknown and "is not in struct" in f"{exc} {exc.__cause__}":
         key = unknown.group(1)

@@ -129,10 +129,17 @@ def scan_gallery(items: Sequence, path: Path, title: str, cols: int = 4) -> Path
         picture = _fit(item.thumbnail, (96, 64), crisp=False)
         inputs = _fit(item.inputs, (64, 64), crisp=True)
         cells.append(np.hstack([picture, np.full((64, 6), PAPER, np.uint8), inputs]))
-        name, _, reading = item.caption.partition("\n")
-        short = name if len(name) <= 24 else "…" + name[-23:]
-        captions.append(f"{short}\n{reading if len(reading) <= 30 else reading[:29] + '…'}")
+        captions.append(cell_caption(item.caption))
     return _save(_mosaic(cells, captions, title, cols, caption_lines=2, scale=1.9), path)
+
+
+def cell_caption(caption: str, name_chars: int = 24, reading_chars: int = 30) -> str:
+    """A scan's two caption lines cut to its gallery cell: a long file name keeps its end (the
+    number in it), a long reading its start (the reading and the label); a cut shows as …."""
+    name, _, reading = caption.partition("\n")
+    name = name if len(name) <= name_chars else "…" + name[1 - name_chars :]
+    reading = reading if len(reading) <= reading_chars else reading[: reading_chars - 1] + "…"
+    return f"{name}\n{reading}"
 
 
 def chosen_per_epochs(table: pd.DataFrame) -> pd.DataFrame:

@@ -33,12 +33,20 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 
+def member_uri(paths: Paths, given: str) -> str:
+    """A member as it is recorded: a .keras file by its full path (meaningful from anywhere,
+    and a.keras and ./a.keras are one file), an alias as the version it points at now."""
+    if Path(given).suffix != ".keras":
+        return tracking.pinned_model_uri(given)
+    path = paths.resolve_user_path(given)
+    if not path.is_file():
+        raise UserError(f"--models: {given}: no such file")
+    return str(path.resolve())
+
+
 def load_member(cfg: DictConfig, paths: Paths, uri: str) -> keras.Model:
     if Path(uri).suffix == ".keras":
-        path = paths.resolve_user_path(uri)
-        if not path.is_file():
-            raise UserError(f"--models: {uri}: no such file")
-        return models.load(path)
+        return models.load(Path(uri))
     return tracking.load_keras_model(cfg, paths, uri, key="--models")
 
 
@@ -46,30 +54,45 @@ def check_members(behind: dict[str, list[tracking.TrainedModel]], split: dict[st
     """The ensemble is fair only if no trained model counts twice (alone and inside an earlier
     ensemble, or in two) and each was trained on the split it is scored on: params.yaml's, the
     split of data/prepared. A member whose split is not recorded (a .keras file) gets a note."""
-    here = ", ".join(f"{key}={value}" for key, value in split.items())
-    inside: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}  # a trained model: (given as, its own URI)
     unknown = []
     for given, trained in behind.items():
         for model in trained:
-            if model.uri in inside:
-                raise UserError(
-                    f"--models: {model.uri} is in both {inside[model.uri]} and {given}: it "
-                    "would weigh double"
-                )
-            inside[model.uri] = given
+            if model.identity in seen:
+                raise UserError(f"--models: {twice(seen[model.identity], (given, model.uri))}")
+            seen[model.identity] = (given, model.uri)
             if model.split is None:
                 unknown.append(model.uri)
-            elif model.split != split:
-                theirs = ", ".join(f"{k}={model.split.get(k)}" for k in split)
+                continue
+            other = {k: v for k, v in model.split.items() if v != split[k]}
+            if other:
+                theirs = ", ".join(f"{k}={v}" for k, v in other.items())
+                here = ", ".join(f"{k}={split[k]}" for k in other)
                 raise UserError(
                     f"--models: {model.uri} was trained on another split ({theirs}; params.yaml: "
                     f"{here}): data/prepared's validation images may be its training images"
                 )
     if unknown:
+        one = len(unknown) == 1
+        here = ", ".join(f"{k}={v}" for k, v in split.items())
         print(
-            f"note: {', '.join(unknown)}: the split it was trained on is not recorded; the "
-            f"validation score is fair only if it was this one ({here})"
+            f"note: {', '.join(unknown)}: {'its split is' if one else 'their splits are'} not "
+            f"recorded; the validation score is fair only if {'it was' if one else 'they were'} "
+            f"trained on this one ({here})"
         )
+
+
+def twice(first: tuple[str, str], second: tuple[str, str]) -> str:
+    """Where one trained model was found twice, each place as (given as, its own URI)."""
+    alone = [uri for given, uri in (first, second) if given == uri]
+    inside = [given for given, uri in (first, second) if given != uri]
+    if len(alone) == 2:
+        where = f"{alone[0]} and {alone[1]} are one model"
+    elif alone:
+        where = f"{alone[0]} is given alone and inside {inside[0]}"
+    else:
+        where = f"{second[1]} is inside both {inside[0]} and {inside[1]}"
+    return f"{where}: it would weigh double"
 
 
 def average(members: list[keras.Model]) -> keras.Model:
@@ -108,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"--top {args.top}: needs >= 2 and mlflow.registered_model set")
     tracking.configure(cfg, paths)
     split = {key: str(OmegaConf.select(cfg, key)) for key in tracking.SPLIT_KEYS}
-    if args.models:  # an alias as the version it points at now: what was averaged stays known
-        uris = [tracking.pinned_model_uri(uri) for uri in args.models]
+    if args.models:  # an alias as the version it points at now, a file by its full path:
+        uris = [member_uri(paths, uri) for uri in args.models]  # what was averaged stays known
     else:
         uris = tracking.best_versions(registered, args.top, split)
     twice = sorted({u for u in uris if uris.count(u) > 1})

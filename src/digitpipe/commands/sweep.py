@@ -99,18 +99,17 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
         parsed = OverridesParser.create().parse_overrides(ours)
     except HydraException as exc:
         raise UserError(f"config: {one_line_hydra_error(exc)}") from None
-    multirun = bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(argv))
+    settings = hydra_settings(given, conf_dir)
+    multirun = settings.mode == RunMode.MULTIRUN or any(
+        a == "-m" or (len(a) > 2 and "--multirun".startswith(a)) for a in argv
+    )  # -m, --multirun or an abbreviation argparse takes; a search's config sets the mode
     fixed, swept = [], []
     for override in parsed:
         if not override.is_sweep_override():
             fixed.append(override.input_line)
             continue
         if not multirun:
-            raise UserError(
-                f"config: {override.input_line}: several values are a sweep: add -m (a list "
-                f"is {override.key_or_group}=[a,b]; a text with a comma is quoted: "
-                f"{override.key_or_group}='a,b')"
-            )
+            raise UserError(f"config: {not_a_sweep(override.input_line, conf_dir)}")
         try:
             values = list(override.sweep_string_iterator())
         except HydraException:
@@ -120,7 +119,19 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     for one in swept or [None]:  # each swept value once, beside every fixed override
         compose(conf_dir, fixed + ([one] if one else []))
     check_resumed_sweep(given)
-    check_launcher(hydra_settings(given, conf_dir))
+    check_launcher(settings)
+
+
+def not_a_sweep(override: str, conf_dir: Path) -> str:
+    """Several values without -m: Hydra's four-line message as one, with the spellings that
+    mean something for this key (a config group takes no list)."""
+    key = override.split("=", 1)[0]
+    if (conf_dir / key.lstrip("+~")).is_dir():
+        return f"{override}: several values are a sweep: add -m"
+    return (
+        f"{override}: several values are a sweep: add -m (a list is {key}=[a,b]; a text with a "
+        f"comma is quoted: {key}='a,b')"
+    )
 
 
 def hydra_settings(given: list[str], conf_dir: Path) -> DictConfig:
@@ -142,21 +153,37 @@ def hydra_settings(given: list[str], conf_dir: Path) -> DictConfig:
 
 
 def check_launcher(hydra_cfg: DictConfig) -> None:
-    """Ray jobs that could never be placed wait for ever without a word: a local Ray has this
-    machine's CPUs only; a cluster named `auto` must be running here."""
+    """Ray jobs that could never be placed wait for ever without a word: a Ray started for the
+    sweep has this machine's CPUs only; a cluster named `auto` must be running here."""
     if not hydra_cfg.launcher._target_.endswith("RayLauncher"):
         return
-    ray = hydra_cfg.launcher.ray
-    if ray.init.address == "auto":
+    address = OmegaConf.select(hydra_cfg, "launcher.ray.init.address")
+    if address == "auto":
         check_ray_cluster()
-    elif ray.init.address is None:  # a local Ray started for the sweep
-        cpus = ray.init.get("num_cpus") or os.cpu_count() or 1
-        if ray.remote.num_cpus > cpus:
+    elif address is None and not running_ray_cluster():  # Ray starts one for the sweep
+        from ray._private.utils import get_num_cpus  # Ray's own count (cgroup limits too)
+
+        asked = OmegaConf.select(hydra_cfg, "launcher.ray.init.num_cpus")
+        cpus = get_num_cpus() if asked is None else asked
+        need = OmegaConf.select(hydra_cfg, "launcher.ray.remote.num_cpus", default=None)
+        if (1 if need is None else need) > cpus:  # a Ray task asks for 1 CPU unless told
+            need = "1 (Ray's default)" if need is None else need
             raise UserError(
-                f"config: hydra.launcher.ray.remote.num_cpus={ray.remote.num_cpus}: the local "
-                f"Ray has {cpus} CPUs, so no job could start (ask for at most {cpus}, or join a "
-                "cluster: hydra.launcher.ray.init.address=auto)"
+                f"config: hydra.launcher.ray.remote.num_cpus={need}: the Ray started for this "
+                f"sweep has {cpus} CPUs, so no job could start (ask for at most {cpus}, or join "
+                "a cluster: hydra.launcher.ray.init.address=auto)"
             )
+
+
+def running_ray_cluster() -> bool:
+    """Whether ray.init(address=None) would join a cluster (RAY_ADDRESS, or one started on this
+    machine with `ray start`) rather than start its own."""
+    from ray._private.services import get_ray_address_from_environment
+
+    try:
+        return get_ray_address_from_environment(None, None) is not None
+    except ConnectionError:
+        return False
 
 
 def check_resumed_sweep(given: list[str]) -> None:

@@ -113,11 +113,17 @@ SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A model an ensemble averages, and the split it was trained on (None: not recorded,
-    as for a .keras file)."""
+    """A model an ensemble averages: its URI, the run that trained it (None for a .keras file),
+    and the split it was trained on (None: not recorded)."""
 
     uri: str
-    split: dict[str, str] | None
+    run_id: str | None = None
+    split: dict[str, str] | None = None
+
+    @property
+    def identity(self) -> str:
+        """The same trained model under two URIs (runs:/R/x and models:/name/4) is one."""
+        return self.run_id or self.uri
 
 
 def trained_models(uri: str, depth: int = 0) -> list[TrainedModel]:
@@ -125,20 +131,22 @@ def trained_models(uri: str, depth: int = 0) -> list[TrainedModel]:
     `members` tag, which every ensemble run has carried), each with its recorded split."""
     run_id = source_run_id(uri)
     if run_id is None or depth > 8:
-        return [TrainedModel(uri, None)]
+        return [TrainedModel(uri)]
     try:
         run = retry_when_locked(MlflowClient().get_run)(run_id)
-    except mlflow.exceptions.MlflowException:
-        return [TrainedModel(uri, None)]
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return [TrainedModel(uri)]
     if members := run.data.tags.get("members"):
         return [m for member in members.split() for m in trained_models(member, depth + 1)]
     split = {k: run.data.params[k] for k in SPLIT_KEYS if k in run.data.params}
-    return [TrainedModel(uri, split or None)]
+    return [TrainedModel(uri, run_id, split or None)]
 
 
 def source_run_id(uri: str) -> str | None:
     """The run that logged the model a URI names (models:/name/7, models:/<model id>,
-    runs:/<run id>/...), None for a file or a URI this store does not know."""
+    runs:/<run id>/...), None for a file or a model this store does not have."""
     client = MlflowClient()
     try:
         if uri.startswith("runs:/"):
@@ -149,7 +157,9 @@ def source_run_id(uri: str) -> str | None:
             return found.tags.get("run_id") or found.run_id
         if uri.startswith("models:/m-"):
             return retry_when_locked(client.get_logged_model)(name).source_run_id
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # the store did not answer: not the same as "not recorded"
         return None
     return None
 
@@ -170,6 +180,7 @@ def best_versions(name: str, top: int, split: dict[str, str]) -> list[str]:
     chosen = []
     for version in ranked:
         uri = f"models:/{name}/{version.version}"
-        if len(chosen) < top and trained_models(uri) == [TrainedModel(uri, split)]:
+        trained = trained_models(uri) if len(chosen) < top else []
+        if len(trained) == 1 and trained[0].uri == uri and trained[0].split == split:
             chosen.append(uri)
     return chosen

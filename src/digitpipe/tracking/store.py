@@ -116,7 +116,10 @@ def configure(cfg: DictConfig, paths: Paths) -> str:
     paths.locks_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(cfg, paths)
     if local_database(uri) is None:
-        for key, value in (SERVER_TIMEOUTS | SERVER_QUIET).items():
+        for key, value in SERVER_TIMEOUTS.items():
+            os.environ.setdefault(key, value)
+    if uri.startswith(("http://", "https://")):
+        for key, value in SERVER_QUIET.items():
             os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
     return retry_when_locked(_experiment_id)(uri, cfg.mlflow.experiment_name, str(paths.locks_dir))

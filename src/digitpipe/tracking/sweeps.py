@@ -154,15 +154,16 @@ def sweep_parent_run(experiment_name: str, sweep_id: str) -> str:
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise UserError(f"mlflow: no experiment named {experiment_name!r}")
+    query = f"tags.sweep_id = '{sweep_id}' and tags.sweep_dir != ''"
+    if found := client.search_runs([experiment.experiment_id], query, max_results=1):
+        return found[0].info.run_id
     parents = client.search_runs(
         [experiment.experiment_id],
-        filter_string="tags.sweep_dir != ''",
+        "tags.sweep_dir != ''",
         order_by=["attributes.start_time DESC"],
+        max_results=3,
     )
-    for parent in parents:
-        if parent.data.tags.get("sweep_id") == sweep_id:
-            return parent.info.run_id
-    recent = ", ".join(p.data.tags.get("sweep_id", "?") for p in parents[:3])
+    recent = ", ".join(p.data.tags.get("sweep_id", "?") for p in parents)
     known = f"the latest: {recent}" if recent else "it has none"
     raise UserError(f"--sweep {sweep_id}: no such sweep in {experiment_name!r} ({known})")
 

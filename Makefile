@@ -33,8 +33,8 @@ exp: install  ## a DVC experiment, overrides checked before DVC starts: make exp
 	@test -n "$(S)" || { echo 'error: make exp needs overrides, e.g. make exp S="train.epochs=3"' >&2; exit 2; }
 	@$(BIN)/python -m digitpipe.commands.params --exp-run $(S)
 
-exps: install  ## the experiments side by side: model, epochs, training s, validation, test, scans
-	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|train_time_s|val.accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'
+exps: install  ## the DVC experiments side by side: model, epochs, validation images, time, val, test, scans
+	@$(BIN)/dvc exp show --drop '.*' --keep 'Experiment|Created|model.name|train.epochs|data.val_size|train_time_s|val.accuracy|test.accuracy|scans.accuracy|scan_benchmark.accuracy'
 
 test: install  ## the whole test suite (tiny data, 1 epoch; real dvc, MLflow, Hydra, PostgreSQL, Ray)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

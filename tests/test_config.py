@@ -193,6 +193,13 @@ def test_the_readme_sweeps_pass_the_sweep_check(argv):
     check_overrides(argv, REPO / "conf")
 
 
+def test_a_sweep_reads_its_scans_folders_before_any_job_trains(tmp_path):
+    """predict-scans runs after training: a folder that is not there would cost every job."""
+    argv = ["-m", "train.epochs=1,2", f"scans.dir={tmp_path / 'nope'}"]
+    with pytest.raises(UserError, match=rf"^scans.dir: {tmp_path / 'nope'} is not a folder$"):
+        check_overrides(argv, REPO / "conf")
+
+
 @pytest.mark.parametrize(("cluster", "refused"), [(None, True), ("10.0.0.7:6379", False)])
 def test_ray_jobs_larger_than_the_ray_started_for_the_sweep_are_refused(
     monkeypatch, cluster, refused

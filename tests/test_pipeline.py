@@ -199,6 +199,24 @@ def test_a_queued_experiment_reruns_what_its_override_touches_into_the_project_s
     assert lab["data"]["params"]["params.yaml"]["data"]["model"]["name"] == "seed_lab_cnn"
 
 
+def test_where_mnist_comes_from_does_not_retrain(repro, mnist_raw, tmp_path):
+    """The files are verified by SHA-256 whatever their source: another folder (or URL) with
+    MNIST in it is the same data, and nothing runs again; a split setting is not."""
+    project, _ = repro
+    elsewhere = tmp_path / "mnist-elsewhere"
+    elsewhere.symlink_to(mnist_raw, target_is_directory=True)
+    original = (project / "params.yaml").read_text()
+    params = ["python", "-m", "digitpipe.commands.params", *tiny_overrides(mnist_raw)]
+    try:
+        run([*params, f"data.source_dir={elsewhere}", "data.download_timeout_s=5"], project)
+        assert "up to date" in run(["dvc", "status"], project).stdout
+        run([*params, "data.split_seed=7"], project)
+        changed = run(["dvc", "status"], project).stdout
+        assert "prepare:" in changed and "data.split_seed" in changed, changed
+    finally:
+        (project / "params.yaml").write_text(original)
+
+
 @pytest.mark.parametrize(
     ("module", "stage"),
     [("augment.py", "train"), ("config.py", "prepare"), ("scans/segment.py", "predict-scans")],

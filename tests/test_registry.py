@@ -4,7 +4,10 @@ when jobs on several machines raced for it and the last writer was not the best.
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from digitpipe.tracking.registry import CHAMPION, settle_champion
+from digitpipe.paths import Paths
+from digitpipe.tracking.registry import CHAMPION, register_and_promote, settle_champion
+
+SPLIT = {"data.val_size": "5000", "data.split_seed": "42", "data.train_limit": "None"}
 
 
 def test_a_sweep_end_moves_the_champion_to_the_best_validation_accuracy(tmp_path):
@@ -79,9 +82,6 @@ def test_registering_says_nothing_of_its_own_and_leaves_mlflows_lines_on(tmp_pat
     of the pipeline's output, and MLflow speaks again afterwards."""
     from mlflow.utils import logging_utils
 
-    from digitpipe.paths import Paths
-    from digitpipe.tracking.registry import register_and_promote
-
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
     paths = Paths(workspace=tmp_path, root=tmp_path)
     versions = []
@@ -89,9 +89,37 @@ def test_registering_says_nothing_of_its_own_and_leaves_mlflows_lines_on(tmp_pat
         source = tmp_path / f"model-{k}"
         source.mkdir()
         versions.append(register_and_promote(paths, "digits", source.as_uri(),
-                                             {"val_accuracy": val}, 100, f"run{k}"))  # fmt: skip
+                                             {"val_accuracy": val}, 100, f"run{k}",
+                                             split=SPLIT))  # fmt: skip
     said = capfd.readouterr()
-    assert versions == [("1", True), ("2", True)]
+    assert versions == [("1", "now champion"), ("2", "now champion")]
     assert "Registered model" not in said.err + said.out
     assert "Created version" not in said.err + said.out
     assert logging_utils.MLFLOW_LOGGING_STREAM.enabled
+
+
+def test_accuracies_on_another_split_are_not_compared(tmp_path):
+    """100 % of 20 validation images would beat 99 % of 5,000: a version validated on another
+    split than the champion's is registered, tagged with its split, and left out of the
+    champion's choice, at registration and when a sweep settles the alias."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    paths = Paths(workspace=tmp_path, root=tmp_path)
+    tiny = SPLIT | {"data.val_size": "20"}
+    said = []
+    for k, (val, split) in enumerate([(0.99, SPLIT), (1.0, tiny), (0.995, SPLIT)]):
+        source = tmp_path / f"model-{k}"
+        source.mkdir()
+        said.append(register_and_promote(paths, "digits", source.as_uri(), {"val_accuracy": val},
+                                         100, f"run{k}", split=split))  # fmt: skip
+    assert said == [
+        ("1", "now champion"),
+        ("2", "not compared with champion v1: validated on another split, data.val_size=20 "
+              "here, 5000 there"),
+        ("3", "now champion"),
+    ]  # fmt: skip
+    client = MlflowClient()
+    assert client.get_model_version("digits", "2").tags["split"] == (
+        "data.val_size=20 data.split_seed=42 data.train_limit=None"
+    )
+    client.set_registered_model_alias("digits", CHAMPION, "1")  # a race's last writer won
+    assert settle_champion("digits", SPLIT) == "3"  # never the 100 % of 20 images

@@ -26,6 +26,7 @@ COLUMNS = {
     "params": "params",
     "train_time_s": "train time (s)",
     "val_accuracy": "val accuracy",
+    "val_images": "val images",
     "test_accuracy": "test accuracy",
     "test_macro_f1": "macro F1",
     "scan_accuracy": "scan accuracy",
@@ -53,6 +54,8 @@ def runs_table(runs: list, source: str = "the experiment") -> pd.DataFrame:
                 "test_macro_f1": m.get("test_macro_f1"),
                 "scan_accuracy": m.get("scan_accuracy"),
                 "run_id": run.info.run_id,
+                "val_images": int(p["data.val_size"]) if "data.val_size" in p else None,
+                "split": " ".join(f"{k}={p[k]}" for k in tracking.SPLIT_KEYS if k in p),
                 **{f"recall_{d}": m.get(f"test_recall_digit_{d}") for d in range(10)},
             }
         )
@@ -61,8 +64,24 @@ def runs_table(runs: list, source: str = "the experiment") -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values(
         ["val_accuracy", "params"], ascending=[False, True], ignore_index=True
     )
-    table.insert(0, "best", ["★"] + [""] * (len(table) - 1))
+    # the best of each split: accuracies on other validation images do not compare (a run
+    # whose split is not recorded is compared with the most runs')
+    common = table.loc[table["split"] != "", "split"].mode()
+    table.loc[table["split"] == "", "split"] = common.iloc[0] if len(common) else ""
+    table.insert(0, "best", "")
+    table.loc[table.groupby("split", sort=False).head(1).index, "best"] = "★"
     return table
+
+
+def splits_note(table: pd.DataFrame) -> str:
+    """A line when the runs were validated on more than one split, else ''."""
+    count = table["split"].nunique()
+    if count < 2:
+        return ""
+    return (
+        f"note: these runs were validated on {count} different splits (see val images): ★ "
+        "marks the best of each, as their accuracies do not compare"
+    )
 
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +91,7 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
         shown[col] = table[COLUMNS_KEY[col]].map(lambda v: "-" if pd.isna(v) else f"{v:.2%}")
     shown["train time (s)"] = table["train_time_s"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
     shown["params"] = table["params"].map("{:,}".format)
+    shown["val images"] = table["val_images"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}")
     shown["run id"] = table["run_id"].str[:12]
     return shown
 
@@ -79,7 +99,8 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
 def render(table: pd.DataFrame, fmt: str) -> str:
     shown = formatted(table)
     if fmt == "csv":
-        return table.drop(columns=[c for c in table if c.startswith("recall_")]).to_csv(index=False)
+        recalls = [c for c in table if c.startswith("recall_")]
+        return table.drop(columns=recalls).to_csv(index=False)
     if fmt == "markdown":
         return shown.to_markdown(index=False)
     return shown.to_string(index=False)
@@ -87,14 +108,19 @@ def render(table: pd.DataFrame, fmt: str) -> str:
 
 def write_report(table: pd.DataFrame, out: Path, title: str) -> list:
     out.mkdir(parents=True, exist_ok=True)
-    best = table.iloc[0]
+    size = table.groupby("split")["val_images"].transform("max").fillna(0)
+    best = table.loc[(table["best"] == "★") & (size == size.max())].iloc[0]  # of several
+    # splits, the best on the largest validation set
     summary = (
         f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epoch"
         f"{'' if best['epochs'] == 1 else 's'}: "
         f"{best['val_accuracy']:.2%} validation accuracy, "
         f"{best['test_accuracy']:.2%} test accuracy (run {best['run_id']}).\n\n"
     )
-    (out / "report.md").write_text(summary + render(table, "markdown") + "\n")
+    note = splits_note(table)
+    (out / "report.md").write_text(
+        summary + (f"{note}\n\n" if note else "") + render(table, "markdown") + "\n"
+    )
     (out / "runs.csv").write_text(render(table, "csv"))
     return [
         out / "report.md",
@@ -131,6 +157,8 @@ def main() -> None:
     if parent:
         tracking.log_to_sweep_parent(parent, files, "compare")
     print(render(table, args.format))
+    if note := splits_note(table):
+        print(f"\n{note}")
     print(f"\nreport: {paths.compare_dir}/report.md")
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
-from omegaconf import OmegaConf
 
 from digitpipe import models, tracking
 from digitpipe.config import load_params
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.top is not None and (args.top < 2 or not registered):
         raise UserError(f"--top {args.top}: needs >= 2 and mlflow.registered_model set")
     tracking.configure(cfg, paths)
-    split = {key: str(OmegaConf.select(cfg, key)) for key in tracking.SPLIT_KEYS}
+    split = tracking.split_of(cfg)
     if args.models:  # an alias as the version it points at now, a file by its full path:
         uris = [member_uri(paths, uri) for uri in args.models]  # what was averaged stays known
     else:
@@ -160,19 +159,19 @@ def main(argv: list[str] | None = None) -> dict:
         metrics = {"val_accuracy_final": val["accuracy"], "parameters": ensemble.count_params()}
         metrics |= {f"test_{k}": v for k, v in test.items()}
         tracking.log_metrics(metrics, model_uri=model_uri)
+        tracking.log_params(split)  # the split it was scored on, as a pipeline run's
         tracking.log_files(out / "metrics.json", folder="ensemble")
         if registered:
-            version, promoted = tracking.register_and_promote(
+            version, verdict = tracking.register_and_promote(
                 paths, registered, model_uri,
                 {"val_accuracy": val["accuracy"], "test_accuracy": test["accuracy"]},
-                ensemble.count_params(), run.info.run_id, members=uris,
+                ensemble.count_params(), run.info.run_id, split=split, members=uris,
             )  # fmt: skip
-            result |= {"version": version, "champion": promoted}
+            result |= {"version": version, "champion": verdict == "now champion"}
     print(
         f"ensemble: {len(uris)} models, validation {val['accuracy']:.2%}, test "
         f"{test['accuracy']:.2%}; saved {out / 'model.keras'}"
-        + (f", registered v{result['version']}" if "version" in result else "")
-        + (" (now champion)" if result.get("champion") else "")
+        + (f", registered v{result['version']} ({verdict})" if "version" in result else "")
     )
     return result
 

@@ -22,8 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from digitpipe import checks
 from digitpipe.config import one_line_hydra_error, validate
 from digitpipe.errors import UserError, cli
 from digitpipe.paths import Paths
@@ -48,45 +49,10 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
             raise UserError(f"config: {one_line_hydra_error(exc, paths.conf_dir)}") from None
         cfg = validate(OmegaConf.load(draft))  # before anything replaces the real file
         if check_only:
-            check_builds(cfg)
-            check_scans(cfg, paths)
+            checks.builds(cfg)
+            checks.scans(cfg, paths)
         else:
             draft.replace(target)
-
-
-MNIST_TRAIN_IMAGES = 60_000  # MNIST's training file, before the validation split
-
-
-def check_builds(cfg: DictConfig) -> None:
-    """The train stage's model, optimizer and loss, built and compiled under this machine's
-    precision and for the training set's size (a learning-rate schedule counts its steps), as
-    the stage will (a few seconds: Keras loads); a config mistake there raises the stage's own
-    one-line UserError."""
-    import keras
-
-    from digitpipe import precision
-    from digitpipe.stages.train import compiled_model
-
-    keras.mixed_precision.set_dtype_policy(
-        precision.for_this_machine(cfg.train.mixed_precision).policy
-    )
-    limit = cfg.data.train_limit or MNIST_TRAIN_IMAGES
-    compiled_model(cfg, min(limit, MNIST_TRAIN_IMAGES) - cfg.data.val_size)
-
-
-def check_scans(cfg: DictConfig, paths: Paths) -> None:
-    """The scans folder and its labels file as predict-scans reads them, and the model that
-    scans.model_uri names: a folder that is not there, a labels.csv it would refuse or a model
-    the store does not have is found before DVC removes the stage's outputs."""
-    from digitpipe.scans import read
-
-    listing = read.list_folder(paths.resolve_user_path(cfg.scans.dir))
-    read.read_labels(listing.folder, cfg.scans.labels_file)
-    if cfg.scans.model_uri:
-        from digitpipe import tracking
-
-        tracking.configure(cfg, paths)
-        tracking.check_model_uri(cfg.scans.model_uri)
 
 
 def dvc_exp_run(overrides: list[str]) -> None:

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from digitpipe import tracking
+from digitpipe import checks, tracking
 from digitpipe.config import compose, one_line_hydra_error, validate
 from digitpipe.errors import UserError, stop_on_kill
 from digitpipe.paths import Paths
@@ -116,8 +116,12 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
             continue  # glob(), interval(): expanded by Hydra or searched by Optuna
         key = override.input_line.split("=", 1)[0]
         swept += [f"{key}={value}" for value in values]
-    for one in swept or [None]:  # each swept value once, beside every fixed override
-        compose(conf_dir, fixed + ([one] if one else []))
+    # each swept value once, beside every fixed override; then each scans folder (and model)
+    # as predict-scans will read it, before any job trains
+    composed = [compose(conf_dir, fixed + ([one] if one else [])) for one in swept or [None]]
+    folders = {(c.scans.dir, c.scans.labels_file, c.scans.model_uri): c for c in composed}
+    for cfg in folders.values():
+        checks.scans(cfg, Paths.here())
     check_resumed_sweep(given)
     check_launcher(settings)
 
@@ -232,6 +236,7 @@ def check_ray_cluster() -> None:
 @hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")
 def main(raw: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
+    paths = None
     try:
         cfg = validate(raw)
         job_dir = Path(hydra_cfg.runtime.output_dir)
@@ -250,6 +255,8 @@ def main(raw: DictConfig) -> float:
                 return searched_score(paths)
         run_pipeline(cfg, paths, tags=tags, parent=parent)
     except UserError as exc:
+        if paths is not None:  # a stage refused: the job's run will not finish
+            tracking.fail_unfinished(paths)
         raise SystemExit(f"error: {exc}") from None
     return searched_score(paths)
 

@@ -130,15 +130,15 @@ def log_and_register(
     if scores["val_accuracy"] is None:
         print("evaluate: not registered: choosing a champion needs a validation split")
         return
-    version, promoted = tracking.register_and_promote(
+    version, verdict = tracking.register_and_promote(
         paths,
         cfg.mlflow.registered_model,
         model_uri,
         {"val_accuracy": scores["val_accuracy"], "test_accuracy": scores["test"]["accuracy"]},
         params,
         record["run_id"],
+        split=tracking.split_of(cfg),
     )
-    verdict = "now champion" if promoted else "champion unchanged"
     print(f"evaluate: registered {cfg.mlflow.registered_model} v{version} ({verdict})")
 
 

@@ -11,6 +11,7 @@ from digitpipe.tracking.registry import (
     TrainedModel,
     best_versions,
     register_and_promote,
+    split_of,
     trained_models,
 )
 from digitpipe.tracking.runs import (
@@ -18,6 +19,7 @@ from digitpipe.tracking.runs import (
     log_datasets,
     log_files,
     log_metrics,
+    log_params,
     pipeline_params,
     read_run_file,
     set_tags,
@@ -29,6 +31,7 @@ from digitpipe.tracking.runs import (
 from digitpipe.tracking.store import configure, run_link, tracking_uri
 from digitpipe.tracking.sweeps import (
     abandon_launched_sweep,
+    fail_unfinished,
     find_runs,
     finished_run,
     log_to_sweep_parent,
@@ -46,6 +49,7 @@ __all__ = [
     "check_model_uri",
     "configure",
     "epoch_callback",
+    "fail_unfinished",
     "find_runs",
     "finished_run",
     "load_keras_model",
@@ -54,6 +58,7 @@ __all__ = [
     "log_files",
     "log_keras_model",
     "log_metrics",
+    "log_params",
     "abandon_launched_sweep",
     "log_to_sweep_parent",
     "resolve_sweep",
@@ -63,6 +68,7 @@ __all__ = [
     "register_and_promote",
     "set_tags",
     "side_run",
+    "split_of",
     "stage_run",
     "supersede",
     "supersede_unfinished",

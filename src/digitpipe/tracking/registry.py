@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.tracking import MlflowClient
 from mlflow.utils import logging_utils
+from omegaconf import DictConfig, OmegaConf
 
 from digitpipe.paths import Paths
 from digitpipe.tracking.store import lock_for, retry_when_locked
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
+# The data keys that decide which images a model trained on and which it was validated on.
+SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
+SPLIT_TAG = "split"  # on each version: the split it was validated on (see SPLIT_KEYS)
 
 
 @contextlib.contextmanager
@@ -61,35 +65,87 @@ def register_and_promote(
     scores: dict[str, float],
     params: int,
     run_id: str,
+    split: dict[str, str],
     members: list[str] | None = None,
-) -> tuple[str, bool]:
-    """Register the model as a new version of `name`; move 'champion' to it if its validation
-    accuracy beats the current champion's. Returns (version, promoted). An ensemble's version
-    names its `members`, so that a later ensemble is not built from it."""
+) -> tuple[str, str]:
+    """Register the model as a new version of `name`, tagged with the `split` it was validated
+    on; move 'champion' to it if its validation accuracy beats the current champion's on the
+    same split (accuracies on other images do not compare: 100 % of 20 images would beat
+    99 % of 5,000). Returns (version, verdict). An ensemble's version names its `members`, so
+    that a later ensemble is not built from it."""
     client = MlflowClient()
     tags = {k: f"{v:.6f}" for k, v in scores.items()} | {"params": str(params), "run_id": run_id}
+    tags[SPLIT_TAG] = split_text(split)
     if members:
         tags["members"] = " ".join(members)
     with mlflow_quiet():
         version = retry_when_locked(mlflow.register_model)(model_uri, name, tags=tags).version
     with lock_for(paths, "registry"):
         champion = current_champion(client, name)
-        promoted = champion is None or better(scores["val_accuracy"], params, champion.tags)
-        if promoted:
-            retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, version)
-    return str(version), promoted
+        theirs = None if champion is None else version_split(champion)
+        if theirs is not None and theirs != tags[SPLIT_TAG]:
+            return str(version), (
+                f"not compared with champion v{champion.version}: validated on another split, "
+                f"{split_difference(tags[SPLIT_TAG], theirs)}"
+            )
+        if champion is not None and not better(scores["val_accuracy"], params, champion.tags):
+            return str(version), "champion unchanged"
+        retry_when_locked(client.set_registered_model_alias)(name, CHAMPION, version)
+    return str(version), "now champion"
 
 
-def settle_champion(name: str) -> str | None:
+def split_text(split: dict[str, str]) -> str:
+    return " ".join(f"{key}={split[key]}" for key in SPLIT_KEYS)
+
+
+def split_of(cfg: DictConfig) -> dict[str, str]:
+    """The config's split settings as MLflow logs them (as text)."""
+    return {key: str(OmegaConf.select(cfg, key)) for key in SPLIT_KEYS}
+
+
+def split_difference(ours: str, theirs: str) -> str:
+    """'data.val_size=20 here, 5000 there' for the keys that differ."""
+    mine, other = (dict(item.split("=", 1) for item in text.split()) for text in (ours, theirs))
+    return "; ".join(
+        f"{key}={mine.get(key)} here, {other.get(key)} there"
+        for key in SPLIT_KEYS
+        if mine.get(key) != other.get(key)
+    )
+
+
+def version_split(version: ModelVersion) -> str | None:
+    """The split a version was validated on: its tag, or (registered before the tag) its run's
+    params; None when neither says."""
+    if SPLIT_TAG in version.tags:
+        return version.tags[SPLIT_TAG]
+    run_id = version.tags.get("run_id") or version.run_id
+    if not run_id:
+        return None
+    try:
+        logged = retry_when_locked(MlflowClient().get_run)(run_id).data.params
+    except mlflow.exceptions.MlflowException:
+        return None
+    if not any(key in logged for key in SPLIT_KEYS):
+        return None
+    return split_text({key: logged.get(key, "None") for key in SPLIT_KEYS})
+
+
+def settle_champion(name: str, split: dict[str, str] | None = None) -> str | None:
     """Point 'champion' at the best version of `name` by its tags (validation accuracy, then
-    fewer parameters). Returns the version it points at, or None when there is none."""
+    fewer parameters) among those validated on the champion's split (with no champion, on
+    `split`). Returns the version it points at, or None when there is none."""
     client = MlflowClient()
     versions = retry_when_locked(client.search_model_versions)(f"name = '{name}'")
-    scored = [v for v in versions if "val_accuracy" in v.tags]
-    if not scored:
-        return None
     champion = current_champion(client, name)
     current = None if champion is None else str(champion.version)
+    on = version_split(champion) if champion is not None else split and split_text(split)
+    scored = [
+        v
+        for v in versions
+        if "val_accuracy" in v.tags and (not on or version_split(v) in (on, None))
+    ]
+    if not scored:
+        return current
     # a tie does not beat the champion; among tied challengers the first registered wins
     best = max(scored, key=lambda v: (score(v.tags), str(v.version) == current, -int(v.version)))
     if str(best.version) != current:
@@ -105,10 +161,6 @@ def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
         if "locked" in str(exc):
             raise
         return None
-
-
-# The data keys that decide which images a model trained on and which it was validated on.
-SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
 
 
 @dataclass(frozen=True)

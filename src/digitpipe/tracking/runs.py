@@ -183,6 +183,11 @@ def set_tags(tags: dict[str, str]) -> None:
     mlflow.set_tags(tags)
 
 
+@retry_when_locked
+def log_params(params: dict[str, str]) -> None:
+    mlflow.log_params(params)
+
+
 def log_files(*files: Path, folder: str | None = None) -> None:
     for file in files:
         retry_when_locked(mlflow.log_artifact)(str(file), artifact_path=folder)

@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 from digitpipe.config import validate
 from digitpipe.errors import UserError
 from digitpipe.paths import Paths
-from digitpipe.tracking.registry import settle_champion
+from digitpipe.tracking.registry import settle_champion, split_of
+from digitpipe.tracking.runs import read_run_file
 from digitpipe.tracking.store import configure, retry_when_locked
 
 PARENT_FILE = "mlflow_parent.json"
@@ -83,7 +84,7 @@ def end_sweep_parent(cfg: DictConfig, paths: Paths, sweep_dir: Path) -> str | No
     status = "FAILED" if failed or not children else "FINISHED"
     retry_when_locked(client.set_tag)(record["run_id"], "jobs", str(len(children)))
     if children and cfg.mlflow.log_model and cfg.mlflow.registered_model:
-        settle_champion(cfg.mlflow.registered_model)  # jobs on other machines raced for it
+        settle_champion(cfg.mlflow.registered_model, split_of(cfg))  # jobs elsewhere raced
     retry_when_locked(client.set_terminated)(record["run_id"], status)
     return status
 
@@ -113,6 +114,21 @@ def supersede_unfinished(run_id: str) -> None:
         return  # another store's run
     if status != "FINISHED":
         supersede(run_id)
+
+
+def fail_unfinished(paths: Paths) -> None:
+    """A job that stopped on a user's mistake: its pipeline run, if one was opened and did not
+    finish, ends FAILED rather than RUNNING for ever (a resumed sweep runs the job again)."""
+    if not paths.run_file.is_file():
+        return
+    run_id = read_run_file(paths)["run_id"]
+    client = MlflowClient()
+    try:
+        status = retry_when_locked(client.get_run)(run_id).info.status
+    except mlflow.exceptions.MlflowException:
+        return  # another store's run
+    if status == "RUNNING":
+        retry_when_locked(client.set_terminated)(run_id, "FAILED")
 
 
 def finished_run(run_id: str) -> dict[str, str] | None:

@@ -27,3 +27,12 @@ def test_dvc_yaml_is_the_one_list_of_stages_and_each_command_is_its_module():
     assert list(order) == ["prepare", "train", "evaluate", "predict-scans", "scan-benchmark"]
     for name, module in order.items():
         assert (REPO / "src" / "digitpipe" / "stages" / f"{module}.py").is_file(), name
+
+
+def test_prepare_and_train_depend_on_the_data_settings_that_decide_the_prepared_data():
+    """Not on where MNIST came from (verified by SHA-256): a new source retrains nothing."""
+    from digitpipe.config import PREPARED_KEYS
+
+    for stage in ("prepare", "train"):
+        data = [key for key in STAGES[stage]["params"] if key.startswith("data")]
+        assert data == list(PREPARED_KEYS), stage

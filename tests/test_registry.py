@@ -123,3 +123,33 @@ def test_accuracies_on_another_split_are_not_compared(tmp_path):
     )
     client.set_registered_model_alias("digits", CHAMPION, "1")  # a race's last writer won
     assert settle_champion("digits", SPLIT) == "3"  # never the 100 % of 20 images
+
+
+def test_a_split_is_read_from_the_run_of_an_untagged_version_and_compared_by_value(tmp_path):
+    """Versions registered before the `split` tag: their run's params say it; a champion whose
+    split nobody recorded leaves the choice to the sweep's split, never to 20 images."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+    client = MlflowClient()
+    client.create_registered_model("digits")
+
+    def version(val: str, tags: dict[str, str]) -> str:
+        source = tmp_path / f"model-{val}"
+        source.mkdir()
+        tags = {"val_accuracy": val, "params": "100"} | tags
+        return str(client.create_model_version("digits", source.as_uri(), tags=tags).version)
+
+    with mlflow.start_run() as old_run:  # logged by the pipeline as every run's config
+        mlflow.log_params({"data.val_size": 5000, "data.split_seed": 42, "data.train_limit": None})
+    legacy = version("0.990000", {"run_id": old_run.info.run_id})  # before the tag
+    client.set_registered_model_alias("digits", CHAMPION, legacy)
+    paths = Paths(workspace=tmp_path, root=tmp_path)
+    reordered = dict(reversed(list(SPLIT.items())))  # the same split, keys in another order
+    source = tmp_path / "model-new"
+    source.mkdir()
+    assert register_and_promote(paths, "digits", source.as_uri(), {"val_accuracy": 0.995}, 100,
+                                "r", split=reordered) == ("2", "now champion")  # fmt: skip
+    tiny = version("1.000000", {"split": "data.val_size=20 data.split_seed=42"})
+    forgotten = version("0.980000", {})  # its run is gone: its split is not recorded
+    client.set_registered_model_alias("digits", CHAMPION, forgotten)
+    assert settle_champion("digits", SPLIT) == "2"  # not the 100 % of 20 images (v3)
+    assert tiny == "3"

@@ -50,3 +50,13 @@ def test_runs_validated_on_other_splits_are_starred_apart_and_said(tmp_path):
     assert "(run ensemble)" in (tmp_path / "report.md").read_text().split("\n\n")[1]
     one_split = runs_table([fake_run("a", 0.990, "5000"), fake_run("c", 0.995, "5000")])
     assert list(one_split["best"]) == ["★", ""] and splits_note(one_split) == ""
+
+
+def test_a_run_without_a_split_joins_the_larger_of_tied_splits_and_no_score_no_star():
+    from digitpipe.commands.compare import runs_table
+
+    runs = [fake_run("tiny", 1.0, "20"), fake_run("big", 0.99, "5000"),
+            fake_run("ensemble", 0.995, None), fake_run("noval", float("nan"), "0")]  # fmt: skip
+    table = runs_table(runs)
+    stars = dict(zip(table["run_id"], table["best"], strict=True))
+    assert stars == {"tiny": "★", "ensemble": "★", "big": "", "noval": ""}

@@ -36,6 +36,9 @@ def scans(cfg: DictConfig, paths: Paths) -> None:
 
     listing = read.list_folder(paths.resolve_user_path(cfg.scans.dir))
     read.read_labels(listing.folder, cfg.scans.labels_file)
+    champion = f"models:/{cfg.mlflow.registered_model}@champion"
+    if cfg.scans.model_uri == champion and cfg.mlflow.log_model:
+        return  # the run's own evaluate stage may be the one to set it, before predict-scans
     if cfg.scans.model_uri:
         from digitpipe import tracking
 

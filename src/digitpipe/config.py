@@ -261,6 +261,17 @@ def known_keys(conf_dir: Path) -> list[str]:
     return keys + [key.rsplit(".", 1)[0] for key in keys if "." in key]
 
 
+# The data keys that decide which images a model trains and is validated on; with test_limit,
+# all that decides the prepared data (MNIST's files are verified, whatever their source).
+SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
+PREPARED_KEYS = (*SPLIT_KEYS, "data.test_limit")
+
+
+def prepared_data(cfg: DictConfig) -> dict[str, Any]:
+    """The settings the prepared data depends on: what a backup or a shared copy is keyed by."""
+    return {key: OmegaConf.select(cfg, key) for key in PREPARED_KEYS}
+
+
 # Hydra settings that only one plugin has: what to choose before setting them.
 CHOOSE_FIRST = (
     ("launcher.ray", "hydra/launcher=ray_jobs"),

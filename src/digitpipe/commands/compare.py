@@ -55,7 +55,7 @@ def runs_table(runs: list, source: str = "the experiment") -> pd.DataFrame:
                 "scan_accuracy": m.get("scan_accuracy"),
                 "run_id": run.info.run_id,
                 "val_images": int(p["data.val_size"]) if "data.val_size" in p else None,
-                "split": " ".join(f"{k}={p[k]}" for k in tracking.SPLIT_KEYS if k in p),
+                "split": tracking.split_text(p) if set(tracking.SPLIT_KEYS) & set(p) else "",
                 **{f"recall_{d}": m.get(f"test_recall_digit_{d}") for d in range(10)},
             }
         )
@@ -64,13 +64,31 @@ def runs_table(runs: list, source: str = "the experiment") -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values(
         ["val_accuracy", "params"], ascending=[False, True], ignore_index=True
     )
-    # the best of each split: accuracies on other validation images do not compare (a run
-    # whose split is not recorded is compared with the most runs')
-    common = table.loc[table["split"] != "", "split"].mode()
-    table.loc[table["split"] == "", "split"] = common.iloc[0] if len(common) else ""
+    # the best of each split: accuracies on other validation images do not compare
+    table.loc[table["split"] == "", "split"] = main_split(table)
     table.insert(0, "best", "")
-    table.loc[table.groupby("split", sort=False).head(1).index, "best"] = "★"
+    ranked = table[table["val_accuracy"].notna()]  # no validation split: nothing to rank by
+    table.loc[ranked.groupby("split", sort=False).head(1).index, "best"] = "★"
     return table
+
+
+def main_split(table: pd.DataFrame) -> str:
+    """The split of the most runs (ties: the larger validation set): where a run whose split is
+    not recorded (an older ensemble) is compared."""
+    known = table[table["split"] != ""]
+    if known.empty:
+        return ""
+    counts = known.groupby("split").agg(runs=("split", "size"), images=("val_images", "max"))
+    return str(counts.fillna(0).sort_values(["runs", "images"], ascending=False).index[0])
+
+
+def best_run(table: pd.DataFrame) -> pd.Series:
+    """The report's best: the ★ on the largest validation set when runs used several splits."""
+    starred = table[table["best"] == "★"]
+    if starred.empty:
+        return table.iloc[0]
+    size = table.groupby("split")["val_images"].transform("max").fillna(0)
+    return starred.loc[size[starred.index].idxmax()]
 
 
 def splits_note(table: pd.DataFrame) -> str:
@@ -80,7 +98,7 @@ def splits_note(table: pd.DataFrame) -> str:
         return ""
     return (
         f"note: these runs were validated on {count} different splits (see val images): ★ "
-        "marks the best of each, as their accuracies do not compare"
+        "marks the best of each, as their accuracies do not compare; the plots show the best's"
     )
 
 
@@ -108,9 +126,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
 
 def write_report(table: pd.DataFrame, out: Path, title: str) -> list:
     out.mkdir(parents=True, exist_ok=True)
-    size = table.groupby("split")["val_images"].transform("max").fillna(0)
-    best = table.loc[(table["best"] == "★") & (size == size.max())].iloc[0]  # of several
-    # splits, the best on the largest validation set
+    best = best_run(table)
     summary = (
         f"# {title}\n\n**Best:** {best['architecture']}, {best['epochs']} epoch"
         f"{'' if best['epochs'] == 1 else 's'}: "
@@ -122,12 +138,13 @@ def write_report(table: pd.DataFrame, out: Path, title: str) -> list:
         summary + (f"{note}\n\n" if note else "") + render(table, "markdown") + "\n"
     )
     (out / "runs.csv").write_text(render(table, "csv"))
+    drawn = table[table["split"] == best["split"]]  # the plots rank too: the best's split only
     return [
         out / "report.md",
         out / "runs.csv",
-        plots.accuracy_vs_epochs(table, out / "accuracy_vs_epochs.png"),
-        plots.accuracy_vs_time(table, out / "accuracy_vs_time.png"),
-        plots.per_class_error(table, out / "per_class_error.png"),
+        plots.accuracy_vs_epochs(drawn, out / "accuracy_vs_epochs.png"),
+        plots.accuracy_vs_time(drawn, out / "accuracy_vs_time.png"),
+        plots.per_class_error(drawn, out / "per_class_error.png"),
     ]
 
 

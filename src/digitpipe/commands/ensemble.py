@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> dict:
     (x_val, y_val), (x_test, y_test) = (splits.load(paths.prepared_dir, s) for s in ("val", "test"))
     if not len(y_val):
         raise UserError("data.val_size=0: choosing a champion needs a validation split")
+    if len(y_val) != cfg.data.val_size:  # the split the members were checked against
+        raise UserError(
+            f"data/prepared holds {len(y_val)} validation images, params.yaml's data.val_size is "
+            f"{cfg.data.val_size}: run `dvc repro prepare` first"
+        )
     ensemble = average([load_member(cfg, paths, uri) for uri in uris])  # after the cheap checks
     val, _, _ = score(y_val, ensemble.predict(x_val, batch_size=1024, verbose=0))
     test, _, _ = score(y_test, ensemble.predict(x_test, batch_size=1024, verbose=0))
@@ -161,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
         tracking.log_metrics(metrics, model_uri=model_uri)
         tracking.log_params(split)  # the split it was scored on, as a pipeline run's
         tracking.log_files(out / "metrics.json", folder="ensemble")
+        verdict = ""
         if registered:
             version, verdict = tracking.register_and_promote(
                 paths, registered, model_uri,

@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from digitpipe import checks, tracking
-from digitpipe.config import compose, one_line_hydra_error, validate
+from digitpipe.config import compose, one_line_hydra_error, prepared_data, validate
 from digitpipe.errors import UserError, stop_on_kill
 from digitpipe.paths import Paths
 from digitpipe.stages import pipeline, stage_function
@@ -38,7 +38,7 @@ HYDRA_CONF = Path(__file__).resolve().parents[3] / "conf"  # what @hydra.main's 
 
 def data_key(cfg: DictConfig) -> str:
     """Jobs with the same data config share one prepared copy (written atomically)."""
-    text = json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True)
+    text = json.dumps(prepared_data(cfg), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

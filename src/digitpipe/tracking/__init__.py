@@ -12,6 +12,7 @@ from digitpipe.tracking.registry import (
     best_versions,
     register_and_promote,
     split_of,
+    split_text,
     trained_models,
 )
 from digitpipe.tracking.runs import (
@@ -69,6 +70,7 @@ __all__ = [
     "set_tags",
     "side_run",
     "split_of",
+    "split_text",
     "stage_run",
     "supersede",
     "supersede_unfinished",

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils import logging_utils
 from omegaconf import DictConfig, OmegaConf
 
+from digitpipe.config import SPLIT_KEYS
 from digitpipe.paths import Paths
 from digitpipe.tracking.store import lock_for, retry_when_locked
 
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
-# The data keys that decide which images a model trained on and which it was validated on.
-SPLIT_KEYS = ("data.val_size", "data.split_seed", "data.train_limit")
 SPLIT_TAG = "split"  # on each version: the split it was validated on (see SPLIT_KEYS)
 
 
@@ -83,7 +82,7 @@ def register_and_promote(
     with lock_for(paths, "registry"):
         champion = current_champion(client, name)
         theirs = None if champion is None else version_split(champion)
-        if theirs is not None and theirs != tags[SPLIT_TAG]:
+        if not same_split(theirs, tags[SPLIT_TAG]):
             return str(version), (
                 f"not compared with champion v{champion.version}: validated on another split, "
                 f"{split_difference(tags[SPLIT_TAG], theirs)}"
@@ -95,7 +94,20 @@ def register_and_promote(
 
 
 def split_text(split: dict[str, str]) -> str:
-    return " ".join(f"{key}={split[key]}" for key in SPLIT_KEYS)
+    """A split as its version tag: 'data.val_size=5000 data.split_seed=42 ...'."""
+    return " ".join(f"{key}={split.get(key, 'None')}" for key in SPLIT_KEYS)
+
+
+def split_values(text: str) -> dict[str, str]:
+    """A split tag read back, each of SPLIT_KEYS with its value ('None' when it lacks one)."""
+    given = dict(item.split("=", 1) for item in text.split() if "=" in item)
+    return {key: given.get(key, "None") for key in SPLIT_KEYS}
+
+
+def same_split(one: str | None, other: str | None) -> bool:
+    """Whether two versions' accuracies compare: the same split, or one not recorded (versions
+    of old registries, whose runs are gone)."""
+    return one is None or other is None or split_values(one) == split_values(other)
 
 
 def split_of(cfg: DictConfig) -> dict[str, str]:
@@ -105,12 +117,9 @@ def split_of(cfg: DictConfig) -> dict[str, str]:
 
 def split_difference(ours: str, theirs: str) -> str:
     """'data.val_size=20 here, 5000 there' for the keys that differ."""
-    mine, other = (dict(item.split("=", 1) for item in text.split()) for text in (ours, theirs))
-    return "; ".join(
-        f"{key}={mine.get(key)} here, {other.get(key)} there"
-        for key in SPLIT_KEYS
-        if mine.get(key) != other.get(key)
-    )
+    mine, other = split_values(ours), split_values(theirs)
+    differ = [key for key in SPLIT_KEYS if mine[key] != other[key]]
+    return "; ".join(f"{key}={mine[key]} here, {other[key]} there" for key in differ)
 
 
 def version_split(version: ModelVersion) -> str | None:
@@ -123,27 +132,26 @@ def version_split(version: ModelVersion) -> str | None:
         return None
     try:
         logged = retry_when_locked(MlflowClient().get_run)(run_id).data.params
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # the store did not answer: not the same as "not recorded"
         return None
-    if not any(key in logged for key in SPLIT_KEYS):
-        return None
-    return split_text({key: logged.get(key, "None") for key in SPLIT_KEYS})
+    return split_text(logged) if any(key in logged for key in SPLIT_KEYS) else None
 
 
 def settle_champion(name: str, split: dict[str, str] | None = None) -> str | None:
     """Point 'champion' at the best version of `name` by its tags (validation accuracy, then
-    fewer parameters) among those validated on the champion's split (with no champion, on
-    `split`). Returns the version it points at, or None when there is none."""
+    fewer parameters) among those validated on the champion's split (with no champion, or
+    one whose split is not recorded, on `split`: the sweep's). Returns the version it points
+    at, or None when there is none."""
     client = MlflowClient()
     versions = retry_when_locked(client.search_model_versions)(f"name = '{name}'")
     champion = current_champion(client, name)
     current = None if champion is None else str(champion.version)
-    on = version_split(champion) if champion is not None else split and split_text(split)
-    scored = [
-        v
-        for v in versions
-        if "val_accuracy" in v.tags and (not on or version_split(v) in (on, None))
-    ]
+    on = version_split(champion) if champion is not None else None
+    if on is None and split is not None:  # no champion, or its split is not recorded
+        on = split_text(split)
+    scored = [v for v in versions if "val_accuracy" in v.tags and same_split(on, version_split(v))]
     if not scored:
         return current
     # a tie does not beat the champion; among tied challengers the first registered wins

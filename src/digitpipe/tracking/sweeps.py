@@ -121,8 +121,9 @@ def fail_unfinished(paths: Paths) -> None:
     finish, ends FAILED rather than RUNNING for ever (a resumed sweep runs the job again)."""
     if not paths.run_file.is_file():
         return
-    run_id = read_run_file(paths)["run_id"]
-    client = MlflowClient()
+    record = read_run_file(paths)
+    run_id = record["run_id"]
+    client = MlflowClient(record.get("tracking_uri"))  # the store the run is in
     try:
         status = retry_when_locked(client.get_run)(run_id).info.status
     except mlflow.exceptions.MlflowException:

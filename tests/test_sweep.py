@@ -35,7 +35,7 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     sweep_dir = project_copy / "multirun" / "2026-01-01" / "00-00-00"
     store = f"sqlite:///{tmp_path / 'team.db'}"
     env = {"MLFLOW_TRACKING_URI": store}
-    run(
+    swept = run(
         [
             "python",
             "-m",
@@ -57,6 +57,10 @@ def test_parallel_sweep_lands_every_run_under_one_parent(project_copy, mnist_raw
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     sweep_id = parent.data.tags["sweep_id"]
+    assert swept.stdout.splitlines()[-1] == (  # what to do next, with the sweep's id
+        f"sweep {sweep_id}: FINISHED; its runs side by side: python -m "
+        f"digitpipe.commands.compare --sweep {sweep_id}"
+    )
     children = client.search_runs(
         [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )

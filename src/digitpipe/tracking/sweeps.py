@@ -226,4 +226,5 @@ class MlflowSweepCallback(Callback):
         if status == "FAILED":  # no job at all (the values chose none), or one did not finish
             print(f"error: sweep {sweep_id}: FAILED: {FAILED_WHY}", file=sys.stderr)
             raise SystemExit(1)
-        print(f"sweep {sweep_id}: {status}")
+        print(f"sweep {sweep_id}: {status}; its runs side by side: "
+              f"python -m digitpipe.commands.compare --sweep {sweep_id}")  # fmt: skip

@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> dict:
         uris = [member_uri(paths, uri) for uri in args.models]  # what was averaged stays known
     else:
         uris = tracking.best_versions(registered, args.top, split)
-    twice = sorted({u for u in uris if uris.count(u) > 1})
-    if twice:
-        raise UserError(f"--models: {twice[0]} given twice: it would weigh double")
+    repeated = sorted({u for u in uris if uris.count(u) > 1})
+    if repeated:
+        raise UserError(f"--models: {repeated[0]} given twice: it would weigh double")
     if len(uris) < 2 or (args.top is not None and len(uris) < args.top):
         found = f"{len(uris)} trained version" + ("" if len(uris) == 1 else "s")
         raise UserError(f"--top {args.top}: only {found} of {registered!r} on this data split")

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run exp exps test test-fast lint ui server params scans bench clean
+.PHONY: help install run exp exps test test-fast lint ui server params read scans bench clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -56,6 +56,10 @@ server: install  ## shared MLflow server: PostgreSQL backend, proxied artifacts,
 
 params: install  ## recompose params.yaml from conf/ (after editing conf/), e.g. make params ARGS=model=lenet5
 	$(BIN)/python -m digitpipe.commands.params $(ARGS)
+
+read: install  ## what the model reads in your pictures, nothing written: make read P="photo.jpg folder/" [ARGS="--model models:/digit-classifier@champion"]
+	@test -n "$(P)" || { echo 'error: make read needs pictures or folders, e.g. make read P=data/scans' >&2; exit 2; }
+	@$(BIN)/python -m digitpipe.commands.read $(P) $(ARGS)
 
 scans: install  ## regenerate the committed sample scans in data/scans
 	$(BIN)/python -m digitpipe.commands.make_scans --out data/scans

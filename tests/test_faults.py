@@ -98,6 +98,10 @@ CASES = [
     ("warmup", [*PARAMS, "train.warmup_epochs=9"], None, {}, "train.warmup_epochs=9"),
     ("patience", [*PARAMS, "train.early_stopping_patience=0"], None, {}, "early_stopping"),
     ("no-layers", [*PARAMS, "model.layers=[]"], None, {}, "model.layers"),
+    # what only a stage would find is found before params.yaml is written, too
+    ("params-optimizer", [*PARAMS, "train.optimizer=adamm"], None, {}, "not a Keras optimizer"),
+    ("params-scans-dir", [*PARAMS, "scans.dir=no/such"], None, {}, "/no/such is not a folder"),
+    ("params-model-uri", [*PARAMS, "scans.model_uri=models:/x@y"], None, {}, "cannot load model"),
     ("stage-argument", [*TRAIN, "train.epochs=1"], None, {}, "a stage takes no arguments"),
     ("val-size", PREPARE, setter("data.val_size", 100000), {}, "data.val_size=100000"),
     ("no-model-section", TRAIN, drop("model"), {}, "missing key model"),

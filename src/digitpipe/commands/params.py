@@ -4,14 +4,14 @@
     python -m digitpipe.commands.params --check [override ...]   validate only, write nothing
     python -m digitpipe.commands.params --exp-run [override ...]   check, then dvc exp run -S ...
 
-The composed config is validated first and replaces params.yaml atomically: a rejected override
-leaves the previous params.yaml as it was. `make exp` checks its overrides this way before DVC
-starts (DVC removes a stage's outputs before running it, so a bad value found by the stage
-itself would cost them). --check also builds the model and its optimizer and loss, as the train
-stage will (Keras's registries are the option lists): a layer argument or an optimizer Keras
-does not have is refused there too; it reads the scans folder's listing and labels file as
-predict-scans will; and it looks up the model scans.model_uri names. --exp-run passes each
-override to DVC whole, so a value may hold spaces.
+The composed config is checked first and replaces params.yaml atomically: a rejected override
+leaves the previous params.yaml as it was. The check is what the stages would refuse: the
+schema; the model with its optimizer and loss, built as the train stage will (Keras's
+registries are the option lists, so a layer argument or an optimizer Keras does not have is
+refused); the scans folder's listing and labels file as predict-scans reads them; and the model
+scans.model_uri names. `make exp` checks its overrides this way before DVC starts (DVC removes
+a stage's outputs before running it, so a bad value found by the stage itself would cost them).
+--exp-run passes each override to DVC whole, so a value may hold spaces.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ def write(paths: Paths, overrides: list[str], check_only: bool = False) -> None:
         except HydraException as exc:
             raise UserError(f"config: {one_line_hydra_error(exc, paths.conf_dir)}") from None
         cfg = validate(OmegaConf.load(draft))  # before anything replaces the real file
-        if check_only:
-            checks.builds(cfg)
-            checks.scans(cfg, paths)
-        else:
+        checks.builds(cfg)
+        checks.scans(cfg, paths)
+        if not check_only:
             draft.replace(target)
 
 

@@ -230,6 +230,36 @@ def test_labels_csv_is_read_as_people_type_it(tmp_path):
         read.read_labels(tmp_path, "labels.csv")
 
 
+def test_labels_csv_from_a_spreadsheet_is_read(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF, often with a
+    blank line at the end."""
+    (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbffile,label,case\r\na.png,42,mine\r\n\r\n")
+    assert read.read_labels(tmp_path, "labels.csv") == {"a.png": ("42", "mine")}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"", "its first row is: \\(the file is empty\\)$"),
+        (b"name,digit\na.png,4\n", "its first row is: name,digit$"),
+        (
+            b"file;label\na.png;4\n",
+            "its first row is: file;label \\(separated by ';': use commas\\)",
+        ),
+        (b"file,label\na.png,4,x\n", "line 2 has 3 fields, the header 2: a.png,4,x$"),
+        (b"file,label\na.png,4\nb.png,\n", "line 3: 'b.png' has an empty label"),
+        (b"\xff\xfefile", "not UTF-8 text \\(byte 0: invalid start byte\\): save it as CSV UTF-8$"),
+    ],
+    ids=["empty", "other-header", "semicolons", "extra-field", "empty-label", "utf-16"],
+)
+def test_a_labels_file_mistake_is_one_line_naming_the_row(tmp_path, text, message):
+    (tmp_path / "labels.csv").write_bytes(text)
+    with pytest.raises(UserError, match=message) as raised:
+        read.read_labels(tmp_path, "labels.csv")
+    assert str(raised.value).startswith(f"{tmp_path / 'labels.csv'}: ")
+    assert "\n" not in str(raised.value)
+
+
 def test_make_scans_keeps_the_labels_of_your_own_pictures(tmp_path):
     """`make scans` writes the samples again into a folder that also holds the user's own
     pictures: their rows of labels.csv stay; a labels.csv it cannot read is left untouched."""

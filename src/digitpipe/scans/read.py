@@ -8,6 +8,7 @@ stays flat) and, from POOL_FROM files on, are normalised in worker processes.
 
 from __future__ import annotations
 
+import csv
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -122,25 +123,47 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, str]]:
-    """{relative file name: (label, case)} from an optional CSV with columns file,label[,case]."""
+    """{relative file name: (label, case)} from an optional CSV with columns file,label[,case],
+    read as people type it (spaces after commas, "./a.png", a spreadsheet's byte-order mark);
+    anything else is one line naming the row."""
     if not labels_file or not (folder / labels_file).is_file():
         return {}
     path = folder / labels_file
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        table = table.rename(columns=str.strip)  # "file, label" is what people type
-        cases = table["case"] if "case" in table else [""] * len(table)
-        rows = [
-            (Path(f.strip()).as_posix(), lab.strip(), c.strip())  # "./a.png" is "a.png"
-            for f, lab, c in zip(table["file"], table["label"], cases, strict=True)
-        ]
-    except (KeyError, ValueError) as exc:
-        detail = str(exc).strip()
+        with path.open(newline="", encoding="utf-8-sig") as text:
+            rows = list(csv.reader(text))
+    except UnicodeDecodeError as exc:
         raise UserError(
-            f"{path}: needs columns file,label (and optionally case): {detail}"
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}): save it as CSV UTF-8"
         ) from None
+    except csv.Error as exc:
+        raise UserError(f"{path}: not a CSV file ({exc})") from None
+    header = [name.strip() for name in rows[0]] if rows else []
+    if "file" not in header or "label" not in header:
+        first = ",".join(rows[0]) if rows else "(the file is empty)"
+        hint = " (separated by ';': use commas)" if ";" in first and len(header) == 1 else ""
+        raise UserError(
+            f"{path}: needs a header row with columns file,label (and optionally case); its "
+            f"first row is: {first}{hint}"
+        )
+    column = {name: header.index(name) for name in ("file", "label", "case") if name in header}
     labels: dict[str, tuple[str, str]] = {}
-    for file, label, case in rows:
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        if len(row) != len(header):
+            raise UserError(
+                f"{path}: line {line} has {len(row)} fields, the header {len(header)}: "
+                f"{','.join(row)}"
+            )
+        file = Path(row[column["file"]].strip()).as_posix()  # "./a.png" is "a.png"
+        label = row[column["label"]].strip()
+        case = row[column["case"]].strip() if "case" in column else ""
+        if not label:
+            raise UserError(
+                f"{path}: line {line}: {file!r} has an empty label (leave a picture without "
+                "one out of the file)"
+            )
         if not (label.isascii() and label.isdigit()):
             raise UserError(f"{path}: label of {file!r} is not made of digits 0-9: {label!r}")
         if labels.get(file, (label,))[0] != label:

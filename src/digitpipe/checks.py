@@ -33,9 +33,10 @@ def scans(cfg: DictConfig, paths: Paths) -> None:
     scans.model_uri names: a folder that is not there, a labels.csv it would refuse or a model
     the store does not have is found before anything runs."""
     from digitpipe.scans import read
+    from digitpipe.scans.labels import read_labels
 
     listing = read.list_folder(paths.resolve_user_path(cfg.scans.dir))
-    read.read_labels(listing.folder, cfg.scans.labels_file)
+    read_labels(listing.folder, cfg.scans.labels_file)
     champion = f"models:/{cfg.mlflow.registered_model}@champion"
     if cfg.scans.model_uri == champion and cfg.mlflow.log_model:
         return  # the run's own evaluate stage may be the one to set it, before predict-scans

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from digitpipe.config import load_params
 from digitpipe.errors import UserError, cli
 from digitpipe.paths import Paths
 from digitpipe.scans import read
+from digitpipe.scans.labels import read_labels
 from digitpipe.scans.normalise import IMAGE_SUFFIXES
 
 
@@ -39,23 +42,46 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def listings(paths: list[Path]) -> list[tuple[str, read.Listing, bool]]:
-    """(how the user named it, its listing, whether its labels file counts) per PATH, every one
-    checked before the model loads: a folder is its pictures, a picture a listing of one."""
-    found = []
+@dataclass(frozen=True)
+class Named:
+    """A PATH as the user typed it, its pictures, and the labels file they are read with."""
+
+    shown: str
+    listing: read.Listing
+    labels_file: str | None
+    is_folder: bool
+
+
+def named_pictures(paths: list[Path], labels_file: str | None) -> list[Named]:
+    """Every PATH checked before the model loads (a folder's labels file too): a folder is its
+    pictures, a picture a listing of one. Each picture is read once, by the first folder given
+    that holds it, else where first named (a folder and a picture in it, or a link to it)."""
+    named = []
     for path in paths:
-        shown = str(path)
-        path = path.expanduser()
+        shown, path = str(path), path.expanduser()
         if path.is_dir():
-            found.append((shown, read.list_folder(path), True))
+            labels = labels_file if labels_file and (path / labels_file).is_file() else None
+            read_labels(path, labels)  # its mistakes now, not after the model has loaded
+            named.append(Named(shown, read.list_folder(path, key=shown), labels, True))
         elif not path.exists():
             raise UserError(f"{shown}: no such picture or folder")
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{shown}: not a picture by its name (PNG, JPEG, BMP, TIFF, GIF, "
                             "WebP, HEIC)")  # fmt: skip
         else:
-            found.append((shown, read.Listing(path.parent, [path], []), False))
-    return found
+            named.append(Named(shown, read.Listing(path.parent, [path], []), None, False))
+    seen: set[Path] = set()
+    for index in sorted(range(len(named)), key=lambda i: not named[i].is_folder):
+        listing = named[index].listing
+        pictures = [p for p in listing.pictures if p.resolve() not in seen]
+        seen.update(p.resolve() for p in pictures)
+        named[index] = replace(named[index], listing=replace(listing, pictures=pictures))
+    return [n for n in named if n.listing.pictures]
+
+
+def is_uri(name: str) -> bool:
+    """models:/..., runs:/..., s3://...: a scheme, not a file name."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", name) is not None
 
 
 def load_model(name: str | None, cfg: Any, paths: Paths) -> tuple[Any, str]:
@@ -64,8 +90,15 @@ def load_model(name: str | None, cfg: Any, paths: Paths) -> tuple[Any, str]:
     from digitpipe import models, tracking
 
     if name is None:
-        return models.load(paths.model_file), os.path.relpath(paths.model_file)
-    if Path(name).expanduser().suffix == ".keras" or Path(name).expanduser().is_file():
+        shown = os.path.relpath(paths.model_file)
+        if not paths.model_file.is_file():
+            raise UserError(f"{shown}: no trained model yet: `make run` trains one, or name one "
+                            "with --model")  # fmt: skip
+        return models.load(paths.model_file), shown
+    if not is_uri(name):
+        if not Path(name).expanduser().is_file():
+            raise UserError(f"--model {name}: no such file (a .keras file, or a model URI such "
+                            "as models:/digit-classifier@champion)")  # fmt: skip
         return models.load(Path(name).expanduser()), name
     tracking.configure(cfg, paths)
     pinned = tracking.pinned_model_uri(name)
@@ -99,22 +132,19 @@ def main() -> None:
     args = parse_args()
     paths = Paths.here()
     cfg = load_params(paths.params_file)
-    found = listings(args.paths)
-    pictures = sum(len(listing.pictures) for _, listing, _ in found)
+    named = named_pictures(args.paths, cfg.scans.labels_file)
     tables = []
-    with read.workers(pictures) as pool:  # they start while the model loads
-        model, model_name = load_model(args.model, cfg, paths)
-        for shown, listing, labelled in found:
-            labels = cfg.scans.labels_file if labelled else None  # a folder's own, if it has one
+    with read.workers(sum(len(n.listing.pictures) for n in named)) as pool:  # start while the
+        model, model_name = load_model(args.model, cfg, paths)  # model loads
+        for name in named:
             table, _ = read.read_folder(
-                model, listing, labels if (listing.folder / str(labels)).is_file() else None,
-                not args.one_digit, cfg.scans.min_confidence, lambda name, case: False,
-                pool=pool, stage="read",
+                model, name.listing, name.labels_file, not args.one_digit,
+                cfg.scans.min_confidence, lambda file, case: False, pool=pool, stage="read",
             )  # fmt: skip
-            if labelled:  # a folder's pictures by their path from where the user named it
-                table["file"] = [(Path(shown) / name).as_posix() for name in table["file"]]
+            if name.is_folder:  # a folder's pictures by their path from where it was named
+                table["file"] = [(Path(name.shown) / file).as_posix() for file in table["file"]]
             else:
-                table["file"] = shown
+                table["file"] = name.shown
             tables.append(table)
     table = pd.concat(tables, ignore_index=True)
     print(shown_table(table))

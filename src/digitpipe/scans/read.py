@@ -8,7 +8,6 @@ stays flat) and, from POOL_FROM files on, are normalised in worker processes.
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from digitpipe.errors import UserError
+from digitpipe.scans.labels import read_labels
 from digitpipe.scans.normalise import IMAGE_SUFFIXES, Picture, read_digits, started
 
 if TYPE_CHECKING:
@@ -100,10 +100,11 @@ class Listing:
     others: list[str]
 
 
-def list_folder(folder: Path) -> Listing:
-    """Every file below `folder`, pictures apart; a user error when there is no picture."""
+def list_folder(folder: Path, key: str = "scans.dir") -> Listing:
+    """Every file below `folder`, pictures apart; a user error naming `key` (where the folder
+    was given) when there is no picture."""
     if not folder.is_dir():
-        raise UserError(f"scans.dir: {folder} is not a folder")
+        raise UserError(f"{key}: {folder} is not a folder")
     pictures, others = [], []
     # a broken link named like a picture is listed, to become an error row; a folder is not
     found = (p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
@@ -113,63 +114,13 @@ def list_folder(folder: Path) -> Listing:
         else:
             others.append(path.relative_to(folder).as_posix())
     if not pictures:
-        raise UserError(f"scans.dir: no images (PNG, JPEG, BMP, TIFF, GIF, WebP, HEIC) in {folder}")
+        raise UserError(f"{key}: no images (PNG, JPEG, BMP, TIFF, GIF, WebP, HEIC) in {folder}")
     return Listing(folder, pictures, others)
 
 
 def list_images(folder: Path) -> list[Path]:
     """Every file with an image extension below `folder`, in a stable order."""
     return list_folder(folder).pictures
-
-
-def read_labels(folder: Path, labels_file: str | None) -> dict[str, tuple[str, str]]:
-    """{relative file name: (label, case)} from an optional CSV with columns file,label[,case],
-    read as people type it (spaces after commas, "./a.png", a spreadsheet's byte-order mark);
-    anything else is one line naming the row."""
-    if not labels_file or not (folder / labels_file).is_file():
-        return {}
-    path = folder / labels_file
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as text:
-            rows = list(csv.reader(text))
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}): save it as CSV UTF-8"
-        ) from None
-    except csv.Error as exc:
-        raise UserError(f"{path}: not a CSV file ({exc})") from None
-    header = [name.strip() for name in rows[0]] if rows else []
-    if "file" not in header or "label" not in header:
-        first = ",".join(rows[0]) if rows else "(the file is empty)"
-        hint = " (separated by ';': use commas)" if ";" in first and len(header) == 1 else ""
-        raise UserError(
-            f"{path}: needs a header row with columns file,label (and optionally case); its "
-            f"first row is: {first}{hint}"
-        )
-    column = {name: header.index(name) for name in ("file", "label", "case") if name in header}
-    labels: dict[str, tuple[str, str]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # a blank line
-        if len(row) != len(header):
-            raise UserError(
-                f"{path}: line {line} has {len(row)} fields, the header {len(header)}: "
-                f"{','.join(row)}"
-            )
-        file = Path(row[column["file"]].strip()).as_posix()  # "./a.png" is "a.png"
-        label = row[column["label"]].strip()
-        case = row[column["case"]].strip() if "case" in column else ""
-        if not label:
-            raise UserError(
-                f"{path}: line {line}: {file!r} has an empty label (leave a picture without "
-                "one out of the file)"
-            )
-        if not (label.isascii() and label.isdigit()):
-            raise UserError(f"{path}: label of {file!r} is not made of digits 0-9: {label!r}")
-        if labels.get(file, (label,))[0] != label:
-            raise UserError(f"{path}: {file!r} is labelled twice: {labels[file][0]} and {label}")
-        labels[file] = (label, case)
-    return labels
 
 
 @contextmanager

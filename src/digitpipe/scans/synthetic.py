@@ -20,6 +20,7 @@ from PIL import Image, ImageFilter
 from sklearn.datasets import load_digits
 
 from digitpipe.errors import UserError
+from digitpipe.scans import labels as labels_csv
 from digitpipe.scans.pen import strokes
 
 Rng = np.random.Generator
@@ -77,19 +78,17 @@ def sample_name(number: int) -> str:
 
 def others_labels(path: Path, samples: set[str]) -> pd.DataFrame:
     """The rows of an existing labels.csv for pictures that are not the samples: the user's
-    own, kept when the samples are written again (read before anything is written)."""
+    own, every column kept, when the samples are written again (read before anything is
+    written, by the reader predict-scans uses)."""
     if not path.is_file():
         return pd.DataFrame()
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        names = table["file"].map(lambda f: Path(f.strip()).as_posix())  # as read_labels reads
-        others = table[~names.isin(samples)]
-    except (KeyError, ValueError) as exc:
-        detail = f"no column {exc}" if isinstance(exc, KeyError) else str(exc).strip()
-        raise UserError(
-            f"{path}: cannot keep its rows ({detail}): fix it or move it away"
-        ) from None
-    return others
+        header, body = labels_csv.rows(path)
+    except UserError as exc:
+        raise UserError(f"{exc} (make scans keeps its rows: fix it or move it away)") from None
+    where = header.index("file")
+    kept = [fields for _, fields in body if labels_csv.file_name(fields[where]) not in samples]
+    return pd.DataFrame(kept, columns=header)
 
 
 def make(out: Path, per_digit: int = 3, seed: int = 2026) -> pd.DataFrame:

@@ -239,6 +239,8 @@ def test_ray_jobs_larger_than_the_ray_started_for_the_sweep_are_refused(
         (["-m", "hydra.sweeper.n_trials=3"], "unknown key hydra.sweeper.n_trials: BasicSweeper"),
         (["train.epochs=1,2"], "train.epochs=1,2: several values are a sweep: add -m"),
         (["model=a,b"], "model=a,b: several values are a sweep: add -m"),
+        (["-m", "~scans.model_uri", "train.epochs=1,2"],
+         "~scans.model_uri: nothing to delete, scans.model_uri is null (unset) already"),
         (["-m", "hydra.launcher.ray.init.address=auto"],
          "BasicLauncher has no such setting (choose one with it first: hydra/launcher=ray_jobs)"),
     ],
@@ -310,6 +312,22 @@ def test_a_search_is_refused_where_it_would_be_one_training():
     done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.startswith("error: hparams_search=digitnet_optuna: a search runs many")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("~scans.model_uri", "~scans.model_uri: nothing to delete, scans.model_uri is null"),
+        ("~scans.model_url", "unknown key scans.model_url (did you mean scans.model_uri?)"),
+    ],
+)
+def test_deleting_a_key_that_is_null_or_unknown_is_one_line(override, message):
+    """Hydra cannot delete a null value (it reads as no value) and says "does not exist"."""
+    command = ["-m", "digitpipe.commands.params", "--check", override]
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: config: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

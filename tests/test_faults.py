@@ -98,6 +98,7 @@ CASES = [
     ("warmup", [*PARAMS, "train.warmup_epochs=9"], None, {}, "train.warmup_epochs=9"),
     ("patience", [*PARAMS, "train.early_stopping_patience=0"], None, {}, "early_stopping"),
     ("no-layers", [*PARAMS, "model.layers=[]"], None, {}, "model.layers"),
+    ("delete-null", [*PARAMS, "~scans.model_uri"], None, {}, "nothing to delete, scans.model_uri"),
     # what only a stage would find is found before params.yaml is written, too
     ("params-optimizer", [*PARAMS, "train.optimizer=adamm"], None, {}, "not a Keras optimizer"),
     ("params-scans-dir", [*PARAMS, "scans.dir=no/such"], None, {}, "/no/such is not a folder"),

@@ -301,6 +301,13 @@ def one_line_hydra_error(exc: Exception, conf_dir: Path | None = None) -> str:
             return f"{key} is gone: {REPLACED_KEYS[key.lstrip('+~')]}"
         close = difflib.get_close_matches(key, known_keys(conf_dir), n=1) if conf_dir else []
         return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
+    undeletable = re.match(r"Could not delete from config\. '([^']+)' does not exist", str(exc))
+    if undeletable and conf_dir:  # Hydra cannot delete a null value: it reads as no value
+        key = undeletable.group(1)
+        if key in known_keys(conf_dir):
+            return f"~{key}: nothing to delete, {key} is null (unset) already"
+        close = difflib.get_close_matches(key, known_keys(conf_dir), n=1)
+        return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     lines = lines[: next((i for i, x in enumerate(lines) if x.startswith("Config search")), None)]
     at = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)

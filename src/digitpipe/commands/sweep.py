@@ -89,8 +89,8 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    given = [a for a in argv if "=" in a and not a.startswith("-")]
-    values = dict(a.split("=", 1) for a in given)
+    given = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
+    values = dict(a.split("=", 1) for a in given if "=" in a)
     if values.get("hydra.launcher.n_jobs", "").strip() in ("0", "-0"):
         raise UserError("config: hydra.launcher.n_jobs=0: must be at least 1 (-1: a job a core)")
     check_search(values, conf_dir)

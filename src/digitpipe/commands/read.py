@@ -134,8 +134,9 @@ def main() -> None:
     cfg = load_params(paths.params_file)
     named = named_pictures(args.paths, cfg.scans.labels_file)
     tables = []
-    with read.workers(sum(len(n.listing.pictures) for n in named)) as pool:  # start while the
-        model, model_name = load_model(args.model, cfg, paths)  # model loads
+    # the workers (for a big folder) start while the model loads
+    with read.workers(sum(len(n.listing.pictures) for n in named)) as pool:
+        model, model_name = load_model(args.model, cfg, paths)
         for name in named:
             table, _ = read.read_folder(
                 model, name.listing, name.labels_file, not args.one_digit,

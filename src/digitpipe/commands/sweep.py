@@ -236,27 +236,28 @@ def check_ray_cluster() -> None:
 @hydra.main(config_path="../../../conf", config_name="config", version_base="1.3")
 def main(raw: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
-    paths = None
     try:
         cfg = validate(raw)
         job_dir = Path(hydra_cfg.runtime.output_dir)
         paths = Paths.for_job(job_dir, data_key(cfg))
-        tags = {"hydra_overrides": hydra_cfg.job.override_dirname or "(defaults)"}
-        parent = None
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            tracking.configure(cfg, paths)
-            sweep = tracking.sweep_parent(job_dir.parent)
-            if sweep is None:
-                raise UserError(f"{job_dir.parent}: no MLflow parent run recorded for this sweep")
-            parent = sweep["run_id"]
-            tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
-            if finished_before(paths, tags["hydra_overrides"]):
-                print(f"job {hydra_cfg.job.num} ({tags['hydra_overrides']}): skipped, finished")
-                return searched_score(paths)
-        run_pipeline(cfg, paths, tags=tags, parent=parent)
+        with tracking.ending_job_run(paths):
+            tags = {"hydra_overrides": hydra_cfg.job.override_dirname or "(defaults)"}
+            parent = None
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                tracking.configure(cfg, paths)
+                sweep = tracking.sweep_parent(job_dir.parent)
+                if sweep is None:
+                    raise UserError(
+                        f"{job_dir.parent}: no MLflow parent run recorded for this sweep"
+                    )
+                parent = sweep["run_id"]
+                tags |= {"sweep_id": sweep["sweep_id"], "hydra_job": str(hydra_cfg.job.num)}
+                if finished_before(paths, tags["hydra_overrides"]):
+                    overrides = tags["hydra_overrides"]
+                    print(f"job {hydra_cfg.job.num} ({overrides}): skipped, finished")
+                    return searched_score(paths)
+            run_pipeline(cfg, paths, tags=tags, parent=parent)
     except UserError as exc:
-        if paths is not None:  # a stage refused: the job's run will not finish
-            tracking.fail_unfinished(paths)
         raise SystemExit(f"error: {exc}") from None
     return searched_score(paths)
 

@@ -32,7 +32,7 @@ from digitpipe.tracking.runs import (
 from digitpipe.tracking.store import configure, run_link, tracking_uri
 from digitpipe.tracking.sweeps import (
     abandon_launched_sweep,
-    fail_unfinished,
+    ending_job_run,
     find_runs,
     finished_run,
     log_to_sweep_parent,
@@ -49,8 +49,8 @@ __all__ = [
     "best_versions",
     "check_model_uri",
     "configure",
+    "ending_job_run",
     "epoch_callback",
-    "fail_unfinished",
     "find_runs",
     "finished_run",
     "load_keras_model",

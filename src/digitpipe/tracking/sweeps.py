@@ -7,9 +7,11 @@ reuses that parent, and a job whose run already FINISHED is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,20 +118,34 @@ def supersede_unfinished(run_id: str) -> None:
         supersede(run_id)
 
 
-def fail_unfinished(paths: Paths) -> None:
-    """A job that stopped on a user's mistake: its pipeline run, if one was opened and did not
-    finish, ends FAILED rather than RUNNING for ever (a resumed sweep runs the job again)."""
+def end_unfinished(paths: Paths, status: str) -> None:
+    """End the job's pipeline run with this status if one was opened and did not finish."""
     if not paths.run_file.is_file():
         return
     record = read_run_file(paths)
     run_id = record["run_id"]
     client = MlflowClient(record.get("tracking_uri"))  # the store the run is in
     try:
-        status = retry_when_locked(client.get_run)(run_id).info.status
+        run_status = retry_when_locked(client.get_run)(run_id).info.status
     except mlflow.exceptions.MlflowException:
         return  # another store's run
-    if status == "RUNNING":
-        retry_when_locked(client.set_terminated)(run_id, "FAILED")
+    if run_status == "RUNNING":
+        retry_when_locked(client.set_terminated)(run_id, status)
+
+
+@contextlib.contextmanager
+def ending_job_run(paths: Paths) -> Iterator[None]:
+    """Between two stages a job's run is RUNNING (the next stage reopens it). A sweep job that
+    stops there (a stage refused, a crash, Ctrl-C) never reopens it, so it ends FAILED (KILLED
+    on Ctrl-C) rather than RUNNING for ever; a resumed sweep runs the job again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        end_unfinished(paths, "KILLED")
+        raise
+    except BaseException:
+        end_unfinished(paths, "FAILED")
+        raise
 
 
 def finished_run(run_id: str) -> dict[str, str] | None:

@@ -56,8 +56,11 @@ def run_read(*args, cwd):
 
 
 def printed_rows(stdout: str) -> dict[str, list[str]]:
-    """{file: the rest of its line, split at spaces} for the lines between header and summary."""
-    return {line.split()[0]: line.split()[1:] for line in stdout.strip().splitlines()[1:-1]}
+    """{file: the rest of its line, split at spaces} for the lines between header and summary
+    (notes come before the header)."""
+    lines = stdout.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("file "))
+    return {line.split()[0]: line.split()[1:] for line in lines[header + 1 : -1]}
 
 
 def test_pictures_and_folders_are_read_as_predict_scans_reads_them_and_nothing_is_written(
@@ -107,6 +110,48 @@ def test_each_picture_is_read_once_however_often_it_is_named(pictures, tmp_path)
     assert len(rows) == pictures_in_folder
     assert all(name.startswith(str(pictures / "scans")) for name in rows)
     assert rows[str(pictures / "scans" / "scan_002.bmp")][-1] in ("✓", *"0123456789")
+
+
+def test_a_picture_named_alone_keeps_the_label_its_folder_gives_it(pictures):
+    """As read in its folder: the same reading and mark, and it counts as labelled."""
+    in_folder = printed_rows(run_read("scans", "--model", "model.keras", cwd=pictures).stdout)
+    for picture in ("scan_002.bmp", "scan_003.tiff"):
+        done = run_read(f"scans/{picture}", "--model", "model.keras", cwd=pictures)
+        assert done.returncode == 0, done.stderr
+        assert printed_rows(done.stdout)[f"scans/{picture}"] == in_folder[f"scans/{picture}"]
+        assert done.stdout.strip().endswith(" right of 1 labelled")
+        assert "not in the folder" not in done.stdout
+
+
+def test_a_folder_inside_a_named_folder_keeps_its_own_labels(pictures, tmp_path):
+    """outer/ and outer/inner/ both named: inner's pictures are read once, with the labels of
+    inner's labels file, and no label is reported missing."""
+    shutil.copy(pictures / "params.yaml", tmp_path)
+    shutil.copytree(pictures / "scans", tmp_path / "outer" / "inner")
+    (tmp_path / "outer" / "inner" / "broken.png").unlink()
+    shutil.copy(pictures / "photo.jpg", tmp_path / "outer")
+    model = str(pictures / "model.keras")
+    alone = printed_rows(run_read("outer/inner", "--model", model, cwd=tmp_path).stdout)
+    done = run_read("outer", "outer/inner", "--model", model, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = printed_rows(done.stdout)
+    assert {name: row for name, row in rows.items() if name != "outer/photo.jpg"} == alone
+    assert len(rows["outer/photo.jpg"]) == 2  # outer has no labels file: no mark
+    assert "not in the folder" not in done.stdout
+
+
+def test_a_bad_labels_file_beside_a_picture_named_alone_is_a_note(pictures, tmp_path):
+    """The labels file was not named: the picture is still read, without a label."""
+    shutil.copy(pictures / "params.yaml", tmp_path)
+    shutil.copy(pictures / "photo.jpg", tmp_path / "a.jpg")
+    (tmp_path / "labels.csv").write_text("file,label\na.jpg,seven\n")
+    done = run_read("a.jpg", "--model", str(pictures / "model.keras"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "read: labels.csv: line 2: 'a.jpg': the label is not made of digits 0-9: 'seven': "
+        "a.jpg is read without a label\n"
+    )
+    assert len(printed_rows(done.stdout)["a.jpg"]) == 2
 
 
 def test_one_digit_reads_a_written_number_as_one_digit(tmp_path):

@@ -5,11 +5,12 @@ and scans without editing conf/ or running a stage. Nothing is written and no ML
     python -m digitpipe.commands.read PATH [PATH ...] [--model MODEL] [--one-digit]
     make read P="~/photos/receipt.jpg ~/scans"
 
-PATH is a picture or a folder (every picture below it; the folder's scans.labels_file, when it
-has one, adds the right answer and accuracy). MODEL is a .keras file or a model URI MLflow knows
-(models:/digit-classifier@champion, runs:/<run id>/model); without it, the workspace's model
-(`make run`'s). --one-digit reads each picture as one digit instead of a written number. The
-unsure mark (?) and the labels file's name come from params.yaml's scans settings.
+PATH is a picture or a folder (every picture below it). The labels file (scans.labels_file) of
+a named folder, or of a named picture's folder, adds the right answer and accuracy.
+MODEL is a .keras file or a model URI MLflow knows (models:/digit-classifier@champion,
+runs:/<run id>/model); without it, the workspace's model (`make run`'s). --one-digit reads
+each picture as one digit instead of a written number. The unsure mark (?) and the labels
+file's name come from params.yaml's scans settings.
 """
 
 from __future__ import annotations
@@ -42,41 +43,71 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+Labels = dict[str, tuple[str, str]]  # {file name in its listing: (label, case)}
+
+
 @dataclass(frozen=True)
 class Named:
-    """A PATH as the user typed it, its pictures, and the labels file they are read with."""
+    """A PATH as the user typed it, its pictures, and their labels."""
 
     shown: str
     listing: read.Listing
-    labels_file: str | None
+    labels: Labels
     is_folder: bool
 
 
 def named_pictures(paths: list[Path], labels_file: str | None) -> list[Named]:
     """Every PATH checked before the model loads (a folder's labels file too): a folder is its
     pictures, a picture a listing of one. Each picture is read once, by the first folder given
-    that holds it, else where first named (a folder and a picture in it, or a link to it)."""
+    that holds it, else where first named (a folder and a picture in it, or a link to it), and
+    keeps the label any named folder's labels file, or its own folder's, gives it."""
     named = []
     for path in paths:
         shown, path = str(path), path.expanduser()
         if path.is_dir():
-            labels = labels_file if labels_file and (path / labels_file).is_file() else None
-            read_labels(path, labels)  # its mistakes now, not after the model has loaded
-            named.append(Named(shown, read.list_folder(path, key=shown), labels, True))
+            labels = read_labels(path, labels_file)  # its mistakes now, not after the model loads
+            listing = read.list_folder(path, key=shown)
+            found = labels_file if labels_file and (path / labels_file).is_file() else None
+            read.report_unread(listing, labels, found, "read")
+            named.append(Named(shown, listing, labels, True))
         elif not path.exists():
             raise UserError(f"{shown}: no such picture or folder")
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{shown}: not a picture by its name (PNG, JPEG, BMP, TIFF, GIF, "
                             "WebP, HEIC)")  # fmt: skip
         else:
-            named.append(Named(shown, read.Listing(path.parent, [path], []), None, False))
+            listing = read.Listing(path.parent, [path], [])
+            named.append(Named(shown, listing, labels_beside(path, labels_file), False))
+    label_of = {
+        (name.listing.folder / file).resolve(): label
+        for name in reversed(named)  # the first named wins
+        for file, label in name.labels.items()
+    }
     seen: set[Path] = set()
     for index in sorted(range(len(named)), key=lambda i: not named[i].is_folder):
         listing = named[index].listing
         pictures = [p for p in listing.pictures if p.resolve() not in seen]
         seen.update(p.resolve() for p in pictures)
-        named[index] = replace(named[index], listing=replace(listing, pictures=pictures))
+        labels = {
+            p.relative_to(listing.folder).as_posix(): label_of[p.resolve()]
+            for p in pictures
+            if p.resolve() in label_of
+        }
+        named[index] = replace(
+            named[index], listing=replace(listing, pictures=pictures), labels=labels
+        )
     return [n for n in named if n.listing.pictures]
+
+
+def labels_beside(picture: Path, labels_file: str | None) -> Labels:
+    """A picture named alone keeps its label from its folder's labels file. That file was not
+    named, so a mistake in it is a note and the picture is read without a label."""
+    try:
+        labels = read_labels(picture.parent, labels_file)
+    except UserError as exc:
+        print(f"read: {exc}: {picture.name} is read without a label")
+        return {}
+    return {picture.name: labels[picture.name]} if picture.name in labels else {}
 
 
 def is_uri(name: str) -> bool:
@@ -139,8 +170,8 @@ def main() -> None:
         model, model_name = load_model(args.model, cfg, paths)
         for name in named:
             table, _ = read.read_folder(
-                model, name.listing, name.labels_file, not args.one_digit,
-                cfg.scans.min_confidence, lambda file, case: False, pool=pool, stage="read",
+                model, name.listing, None, not args.one_digit, cfg.scans.min_confidence,
+                lambda file, case: False, pool=pool, stage="read", labels=name.labels,
             )  # fmt: skip
             if name.is_folder:  # a folder's pictures by their path from where it was named
                 table["file"] = [(Path(name.shown) / file).as_posix() for file in table["file"]]

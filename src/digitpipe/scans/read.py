@@ -203,15 +203,18 @@ def read_folder(
     gallery_pick: Callable[[str, str], bool],
     pool: Executor | None = None,
     stage: str = "predict-scans",
+    labels: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[pd.DataFrame, list[GalleryItem]]:
     """Every picture of `folder` (or of its listing) read by `model`: (predictions table,
     gallery items for the pictures that `gallery_pick(file, case)` wants). Normalised in `pool`
     (see `workers`) when given, while the model predicts the chunk before. `stage` names the
-    progress lines."""
+    progress lines. `labels` ({file: (label, case)}), when given, are used instead of the
+    labels file's, and what is not read is left to the caller to report."""
     listing = folder if isinstance(folder, Listing) else list_folder(folder)
     root, files = listing.folder, listing.pictures
-    labels = read_labels(root, labels_file)
-    report_unread(listing, labels, labels_file, stage)
+    if labels is None:
+        labels = read_labels(root, labels_file)
+        report_unread(listing, labels, labels_file, stage)
     rows: list[Reading] = []
     gallery: list[GalleryItem] = []
     chunks = [files[start : start + CHUNK] for start in range(0, len(files), CHUNK)]

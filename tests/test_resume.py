@@ -75,7 +75,7 @@ def test_changed_config_does_not_resume_an_old_backup(project_copy, mnist_raw):
     from digitpipe import tracking
     from digitpipe.config import compose
     from digitpipe.paths import Paths
-    from digitpipe.stages.train import prepare_backup, resumable_run_id
+    from digitpipe.resume import prepare_backup, resumable_run_id
 
     paths = Paths(workspace=project_copy, root=project_copy)
     cfg = compose(project_copy / "conf", tiny_overrides(mnist_raw))
@@ -97,7 +97,7 @@ from pathlib import Path
 from digitpipe import tracking
 from digitpipe.config import load_params
 from digitpipe.paths import Paths
-from digitpipe.stages.train import attempt_key
+from digitpipe.resume import attempt_key
 
 paths = Paths(workspace=Path.cwd(), root=Path.cwd())
 cfg = load_params(paths.params_file)

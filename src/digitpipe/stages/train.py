@@ -6,23 +6,19 @@ while the model is built, before any file or MLflow run is created.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 import pandas as pd
-from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
-from digitpipe import models, plots, precision, tracking
-from digitpipe.config import prepared_data
+from digitpipe import models, plots, precision, resume, tracking
 from digitpipe.errors import UserError
 from digitpipe.mnist import splits
 from digitpipe.paths import Paths
@@ -42,80 +38,6 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["epoch_time_s"] = time.perf_counter() - self._start
-
-
-def fingerprint(cfg: DictConfig) -> str:
-    """What a backup belongs to: a changed config must not resume an old run's weights."""
-    used = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("model", "train")}
-    used["data"] = prepared_data(cfg)  # not where MNIST came from: the same files, verified
-    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
-
-
-def backup_is_for(cfg: DictConfig, paths: Paths) -> bool:
-    """Whether the backup folder belongs to a training of this very config."""
-    marker = paths.backup_dir / "fingerprint"
-    return marker.is_file() and marker.read_text() == fingerprint(cfg)
-
-
-def mark_backup(cfg: DictConfig, paths: Paths, name: str, content: str) -> None:
-    """Write `name` into the backup folder, marked as this config's."""
-    paths.backup_dir.mkdir(parents=True, exist_ok=True)
-    (paths.backup_dir / "fingerprint").write_text(fingerprint(cfg))
-    (paths.backup_dir / name).write_text(content)
-
-
-def resumable_run_id(cfg: DictConfig, paths: Paths) -> str | None:
-    """The MLflow run of an interrupted training of this very config, if one can resume.
-
-    Everything a resume needs lives in the backup folder: DVC deletes a stage's outs before
-    running it again, so the run file and history in outputs/train/ may be gone.
-    """
-    recorded = backup_run_id(paths)
-    if cfg.train.resume and backup_is_for(cfg, paths):
-        return recorded  # None: killed before its run was recorded; attempt_key finds the run
-    shutil.rmtree(paths.backup_dir, ignore_errors=True)
-    if recorded is not None:  # a killed training of another config: it will never resume
-        tracking.configure(cfg, paths)
-        tracking.supersede_unfinished(recorded)
-    return None
-
-
-def backup_run_id(paths: Paths) -> str | None:
-    try:
-        return json.loads(paths.backup_run_file.read_text())["run_id"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def attempt_key(cfg: DictConfig, paths: Paths) -> str:
-    """This training's key, written down before its MLflow run exists and tagged on the run.
-
-    A training killed between opening its run and recording it (a sweep's worker killed
-    mid-start) is found again by this key, instead of leaving an orphan beside a new run.
-    """
-    key_file = paths.backup_dir / "attempt"
-    if key_file.is_file() and backup_is_for(cfg, paths):
-        return key_file.read_text()
-    key = uuid.uuid4().hex
-    mark_backup(cfg, paths, "attempt", key)
-    return key
-
-
-def prepare_backup(cfg: DictConfig, paths: Paths, run_id: str) -> None:
-    """Mark the backup folder with this config and run, so a rerun knows what it may resume."""
-    mark_backup(cfg, paths, paths.backup_run_file.name, json.dumps({"run_id": run_id}))
-
-
-def owned_train_dir(paths: Paths) -> FileLock:
-    """The training folder belongs to one live process: a second one (a colliding sweep job)
-    stops instead of adopting its backup. The lock dies with its process."""
-    paths.train_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(paths.train_dir / ".owner.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UserError(f"{paths.train_dir}: in use by another running training") from None
-    return lock
 
 
 def learning_rate(
@@ -189,22 +111,6 @@ def coarse_or_not(
     return pick
 
 
-def live_history(paths: Paths, train_cfg: DictConfig) -> Path:
-    """Where the per-epoch CSV grows during training (inside the backup when resumable)."""
-    return paths.backup_dir / "history.csv" if train_cfg.resume else paths.history_file
-
-
-def trim_history(paths: Paths, train_cfg: DictConfig) -> None:
-    """On resume, keep only the epochs the backup holds: an epoch cut short is done again."""
-    history = live_history(paths, train_cfg)
-    metadata = paths.backup_dir / "checkpoint" / "training_metadata.json"
-    if not history.is_file() or not metadata.is_file():
-        return
-    done = json.loads(metadata.read_text())["epoch"]
-    lines = history.read_text().splitlines(keepends=True)
-    history.write_text("".join(lines[: 1 + done]))  # header + one row per finished epoch
-
-
 def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callbacks.Callback]:
     """Timing, early stopping, the CSV and MLflow logs, and the backup last: whatever a resume
     restores has been logged already."""
@@ -219,7 +125,7 @@ def callbacks(cfg: DictConfig, paths: Paths, resuming: bool) -> list[keras.callb
                 verbose=1,
             )
         )
-    chosen.append(keras.callbacks.CSVLogger(str(live_history(paths, t)), append=resuming))
+    chosen.append(keras.callbacks.CSVLogger(str(resume.live_history(paths, t)), append=resuming))
     chosen.append(tracking.epoch_callback())
     if t.resume:
         backup = keras.callbacks.BackupAndRestore(
@@ -271,7 +177,7 @@ def fit(cfg: DictConfig, paths: Paths, model: keras.Model, data: dict, resuming:
     t = cfg.train
     (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
     if resuming:
-        trim_history(paths, t)
+        resume.trim_history(paths, t)
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if len(y_val) else None
     epochs = f"{t.epochs} epoch" + ("" if t.epochs == 1 else "s")
     print(
@@ -285,7 +191,7 @@ def fit(cfg: DictConfig, paths: Paths, model: keras.Model, data: dict, resuming:
         callbacks=callbacks(cfg, paths, resuming),
         verbose=t.verbose,
     )
-    summary = whole_training(live_history(paths, t), len(y_train), t.epochs)
+    summary = whole_training(resume.live_history(paths, t), len(y_train), t.epochs)
     return {"parameters": int(model.count_params()), **summary}
 
 
@@ -314,7 +220,7 @@ def write_outputs(cfg: DictConfig, paths: Paths, model: keras.Model, summary: di
     removed. Returns the files MLflow gets."""
     model.save(paths.model_file)
     if cfg.train.resume:
-        shutil.copyfile(live_history(paths, cfg.train), paths.history_file)
+        shutil.copyfile(resume.live_history(paths, cfg.train), paths.history_file)
     shutil.rmtree(paths.backup_dir, ignore_errors=True)
     paths.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
     return [
@@ -354,8 +260,8 @@ def run(
     machine = set_up_this_machine(cfg.train)
     data = {name: splits.load(paths.prepared_dir, name) for name in ("train", "val")}
     model = compiled_model(cfg, len(data["train"][1]))
-    with owned_train_dir(paths):
-        resume_id = resumable_run_id(cfg, paths)
+    with resume.owned_train_dir(paths):
+        resume_id = resume.resumable_run_id(cfg, paths)
         with tracking.start_pipeline_run(
             cfg,
             paths,
@@ -363,12 +269,12 @@ def run(
             tags=(tags or {}) | machine,
             resume_run_id=resume_id,
             parent_run_id=parent_run_id,
-            attempt=(lambda: attempt_key(cfg, paths)) if cfg.train.resume else None,
+            attempt=(lambda: resume.attempt_key(cfg, paths)) if cfg.train.resume else None,
         ) as mlrun:
             if link := tracking.run_link(mlrun.info.run_id, mlrun.info.experiment_id):
                 print(f"train: MLflow run {link}")
             if cfg.train.resume:
-                prepare_backup(cfg, paths, mlrun.info.run_id)
+                resume.prepare_backup(cfg, paths, mlrun.info.run_id)
             tracking.log_datasets(
                 {s: splits.file(paths.prepared_dir, s) for s in ("train", "val", "test")}
             )

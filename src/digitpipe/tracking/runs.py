@@ -91,7 +91,7 @@ def start_pipeline_run(
 ) -> Iterator[mlflow.ActiveRun]:
     """train: open a new pipeline run (or reopen an interrupted one) with the whole config.
 
-    `attempt()` (train.attempt_key: called once the store answers, so a mistake writes
+    `attempt()` (resume.attempt_key: called once the store answers, so a mistake writes
     nothing) gives a key that is tagged on a new run; a run that already carries it was opened
     by this same training before it was killed, and is reopened rather than duplicated.
     """
